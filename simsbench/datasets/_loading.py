@@ -1,0 +1,56 @@
+"""Turning a data spec string (CLI ``--data``, task files) into a dataset."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from simsbench.datasets._base import MultimodalDataset
+
+SYNTHETIC_KINDS = ("sims", "simsv2")
+DEFAULT_DATA = "synthetic:sims"
+
+
+def parse_data_spec(spec: str) -> tuple[str, dict]:
+    """Split ``"synthetic:sims"``, ``"synthetic:simsv2?n_unlabelled=500"`` or
+    ``"PATH[+UNLABELLED_PATH]"`` into ``(kind, options)``.
+
+    ``kind`` is ``"synthetic"`` or ``"file"``.
+    """
+    if spec.startswith("synthetic:"):
+        rest = spec[len("synthetic:"):]
+        name, _, query = rest.partition("?")
+        if name not in SYNTHETIC_KINDS:
+            raise ValueError(
+                f"unknown synthetic dataset {spec!r}; use one of "
+                + ", ".join(f"synthetic:{k}" for k in SYNTHETIC_KINDS)
+            )
+        opts: dict = {"kind": name}
+        for item in filter(None, query.split("&")):
+            key, _, val = item.partition("=")
+            if key not in ("random_state", "n_unlabelled"):
+                raise ValueError(f"{spec!r}: unknown synthetic option {key!r}")
+            try:
+                opts[key] = int(val)
+            except ValueError:
+                raise ValueError(f"{spec!r}: option {key!r} needs an integer") from None
+        return "synthetic", opts
+    path, _, unlabelled = spec.partition("+")
+    return "file", {"path": os.path.expanduser(path), "unlabelled": unlabelled or None}
+
+
+@functools.lru_cache(maxsize=4)
+def load_dataset(spec: str = DEFAULT_DATA) -> MultimodalDataset:
+    """Load a dataset from a spec string (cached per process).
+
+    ``synthetic:sims`` (the default) and ``synthetic:simsv2`` generate the
+    embedded synthetic data; any other string is the path of an MMSA-format
+    pickle, optionally followed by ``+PATH`` of the v2 unlabelled file.
+    """
+    from simsbench.datasets._mmsa import load_mmsa
+    from simsbench.datasets._synthetic import make_synthetic
+
+    kind, opts = parse_data_spec(spec)
+    if kind == "synthetic":
+        return make_synthetic(**opts)
+    return load_mmsa(opts["path"], unlabelled=opts["unlabelled"])

@@ -1,0 +1,1 @@
+"""Torch modules of the deep estimators (no training code here)."""

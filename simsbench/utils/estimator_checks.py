@@ -1,0 +1,159 @@
+"""Estimator checks for dict-X multimodal regressors.
+
+scikit-learn yields no checks for an estimator whose input is a dict, so
+:func:`check_estimator` runs sklearn's data-free checks directly and adds
+dict-X versions of the behaviour checks:
+
+* fit returns self; predict before fit raises ``NotFittedError``;
+* ``predict`` returns ``(n,)`` float64;
+* pickling round-trips with identical predictions;
+* the same ``random_state`` gives identical predictions, another differs;
+* a subset of modalities works (each single modality);
+* the ``(n, 4)`` M/T/A/V target is accepted.
+
+Use it on your own estimator before putting it into the tables.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import estimator_checks as skc
+
+from simsbench.datasets import LABELS, make_synthetic
+
+SKLEARN_CHECKS = (
+    "check_estimator_cloneable",
+    "check_estimator_repr",
+    "check_no_attributes_set_in_init",
+    "check_get_params_invariance",
+    "check_set_params",
+    "check_parameters_default_constructible",
+    "check_do_not_raise_errors_in_init_or_set_params",
+)
+
+
+def tiny_dataset(random_state=0, kind="sims"):
+    """A small synthetic dataset for checks (seconds to fit on)."""
+    return make_synthetic(
+        kind,
+        n_samples=(48, 16, 16),
+        seq_lens=(6, 12, 8),
+        feature_dims=(16, 5, 7),
+        n_unlabelled=16 if kind == "simsv2" else 0,
+        random_state=random_state,
+    )
+
+
+def _fit(est, ds, y_labels="M"):
+    return est.fit(ds.X("train"), ds.y("train", y_labels),
+                   X_valid=ds.X("valid"), y_valid=ds.y("valid", y_labels))
+
+
+def _fit_any(est, ds, y_labels="M"):
+    try:
+        return _fit(est, ds, y_labels)
+    except TypeError:  # estimators without X_valid (e.g. classical ones)
+        return est.fit(ds.X("train"), ds.y("train", y_labels))
+
+
+def check_fit_returns_self(est, ds):
+    e = clone(est)
+    assert _fit_any(e, ds) is e, "fit must return self"
+
+
+def check_not_fitted(est, ds):
+    try:
+        clone(est).predict(ds.X("test"))
+    except NotFittedError:
+        return
+    raise AssertionError("predict before fit must raise NotFittedError")
+
+
+def check_predict_shape_dtype(est, ds):
+    p = _fit_any(clone(est), ds).predict(ds.X("test"))
+    n = ds["test"].n_samples
+    assert p.shape == (n,), f"predict returned shape {p.shape}, expected ({n},)"
+    assert p.dtype == np.float64, f"predict returned {p.dtype}, expected float64"
+    assert np.all(np.isfinite(p)), "predictions must be finite"
+
+
+def check_pickle_roundtrip(est, ds):
+    e = _fit_any(clone(est), ds)
+    p1 = e.predict(ds.X("test"))
+    e2 = pickle.loads(pickle.dumps(e))
+    np.testing.assert_array_equal(p1, e2.predict(ds.X("test")))
+
+
+def check_seed_reproducible(est, ds):
+    if "random_state" not in est.get_params():
+        return
+    a = _fit_any(clone(est).set_params(random_state=0), ds).predict(ds.X("test"))
+    b = _fit_any(clone(est).set_params(random_state=0), ds).predict(ds.X("test"))
+    np.testing.assert_array_equal(a, b, err_msg="same random_state, different predictions")
+    c = _fit_any(clone(est).set_params(random_state=1), ds).predict(ds.X("test"))
+    assert not np.array_equal(a, c), "different random_state gave identical predictions"
+
+
+def check_modality_subsets(est, ds, subsets=(("text",), ("audio",), ("vision",))):
+    if "modalities" not in est.get_params():
+        return
+    for mods in subsets:
+        e = clone(est).set_params(modalities=mods)
+        X_tr, X_te = ds.X("train", mods), ds.X("test", mods)
+        y, yv = ds.y("train"), ds.y("valid")
+        try:
+            e.fit(X_tr, y, X_valid=ds.X("valid", mods), y_valid=yv)
+        except TypeError:
+            e.fit(X_tr, y)
+        p = e.predict(X_te)
+        assert p.shape == (ds["test"].n_samples,), f"modalities={mods}: bad shape {p.shape}"
+
+
+def check_multitask_target(est, ds):
+    e = _fit_any(clone(est), ds, LABELS)
+    p = e.predict(ds.X("test"))
+    assert p.shape == (ds["test"].n_samples,)
+
+
+DICT_CHECKS = (
+    check_fit_returns_self,
+    check_not_fitted,
+    check_predict_shape_dtype,
+    check_pickle_roundtrip,
+    check_seed_reproducible,
+    check_modality_subsets,
+    check_multitask_target,
+)
+
+
+def yield_checks(estimator):
+    """Yield ``(name, callable(estimator, dataset))`` for every check."""
+    for name in SKLEARN_CHECKS:
+        fn = getattr(skc, name)
+        yield name, (lambda est, ds, fn=fn: fn(type(est).__name__, est))
+    for fn in DICT_CHECKS:
+        yield fn.__name__, fn
+
+
+def check_estimator(estimator, dataset=None, expected_failed=None):
+    """Run every check on ``estimator``; raise on the first unexpected failure.
+
+    Parameters
+    ----------
+    estimator : estimator instance
+        Use small hyperparameters: each check fits on a tiny dataset.
+    dataset : MultimodalDataset, default=None
+        :func:`tiny_dataset` when None.
+    expected_failed : dict of str to str, default=None
+        Check name -> reason, for checks this estimator is known to fail.
+    """
+    ds = dataset if dataset is not None else tiny_dataset()
+    expected_failed = expected_failed or {}
+    for name, check in yield_checks(estimator):
+        if name in expected_failed:
+            continue
+        check(estimator, ds)

@@ -1,0 +1,59 @@
+"""Shared fixtures: small seeded synthetic data, an MMSA pickle written to tmp."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from simsbench.datasets import make_synthetic, make_synthetic_mmsa, write_mmsa
+from simsbench.utils.estimator_checks import tiny_dataset
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    np.random.seed(0)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(0)
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """48/16/16 clips, lengths 6/12/8, dims 16/5/7: for checks."""
+    return tiny_dataset()
+
+
+@pytest.fixture(scope="session")
+def tiny_v2():
+    return tiny_dataset(kind="simsv2")
+
+
+@pytest.fixture(scope="session")
+def small():
+    """A small dataset with enough signal for 'beats the mean' tests."""
+    return make_synthetic(
+        n_samples=(400, 120, 150), seq_lens=(10, 40, 16), feature_dims=(32, 12, 24),
+        random_state=0,
+    )
+
+
+@pytest.fixture(scope="session")
+def small_v2():
+    return make_synthetic(
+        "simsv2", n_samples=(400, 120, 150), seq_lens=(10, 40, 16),
+        feature_dims=(32, 10, 20), n_unlabelled=400, random_state=0,
+    )
+
+
+@pytest.fixture
+def mmsa_pickle(tmp_path):
+    """An MMSA-format pickle written by the fixture (no binary fixtures)."""
+    sup, _ = make_synthetic_mmsa(
+        n_samples=(30, 10, 12), seq_lens=(5, 9, 7), feature_dims=(12, 4, 6), random_state=3
+    )
+    return write_mmsa(sup, tmp_path / "unaligned_39.pkl"), sup
