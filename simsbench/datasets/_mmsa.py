@@ -15,7 +15,6 @@ that later loads memory-map.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import pickle
@@ -101,7 +100,7 @@ def safe_load_pickle(path: str | os.PathLike) -> object:
     path = str(path)
     try:
         with open(path, "rb") as fh:
-            return _RestrictedUnpickler(io.BufferedReader(fh), path).load()
+            return _RestrictedUnpickler(fh, path).load()
     except UnsafePickleError:
         raise
     except FileNotFoundError:
@@ -184,7 +183,8 @@ def _labels(raw, n, where, split, key, bound) -> np.ndarray:
 
 
 def _split_from_dict(
-    d: Mapping, where: str, split: str, bound: float, report: list, labelled: bool = True
+    d: Mapping, where: str, split: str, bound: float, report: list, labelled: bool = True,
+    text_dim: int = 768,
 ) -> Split:
     if not isinstance(d, Mapping):
         raise MMSAFormatError(f"{where}: split {split!r} is a {type(d).__name__}, not a dict")
@@ -210,7 +210,7 @@ def _split_from_dict(
                 f"{split}/text: no precomputed BERT features; text is zero "
                 "(only text_bert-mode models can use this part's text)"
             )
-            feats[m] = np.zeros((n_bert, L_bert, 768), np.float32)
+            feats[m] = np.zeros((n_bert, L_bert, text_dim), np.float32)
             continue
         feats[m] = _as_features(d[m], where, split, m, report)
     n = feats["text"].shape[0]
@@ -313,7 +313,8 @@ def from_mmsa_dict(
                          "vision_lengths", "id", "raw_text")
             }
     if unlabelled is not None:
-        u = _split_from_dict(unlabelled, where, UNLABELLED, bound, report, labelled=False)
+        u = _split_from_dict(unlabelled, where, UNLABELLED, bound, report, labelled=False,
+                             text_dim=splits["train"].text.shape[2])
         splits[UNLABELLED] = _match_shapes(u, splits["train"], where, report)
     for line in report:
         if verbose:
