@@ -9,7 +9,15 @@ from simsbench.utils.discovery import all_estimators
 from simsbench.utils.estimator_checks import yield_checks
 
 # {estimator name: {check name: reason}}
-EXPECTED_FAILED: dict[str, dict[str, str]] = {}
+_NEEDS_BERT = ("BertMAG has no features variant: fit needs a local BERT checkpoint "
+               "(pretrained=PATH) and X['text_bert']; tests/test_bert_family.py runs it "
+               "with a tiny BERT")
+EXPECTED_FAILED: dict[str, dict[str, str]] = {
+    "BertMAG": {name: _NEEDS_BERT for name in (
+        "check_fit_returns_self", "check_predict_shape_dtype", "check_pickle_roundtrip",
+        "check_seed_reproducible", "check_modality_subsets", "check_multitask_target",
+    )},
+}
 
 
 def _instance(cls):

@@ -27,7 +27,6 @@ from simsbench.datasets import (
     write_mmsa,
 )
 
-
 # -- synthetic ----------------------------------------------------------------
 
 def test_synthetic_shapes_and_determinism():

@@ -31,12 +31,12 @@ import warnings
 
 import numpy as np
 import torch
-from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNet
+from skorch.callbacks import EarlyStopping
 
 from simsbench.datasets import LENGTH_KEYS, MODALITIES
 from simsbench.estimators._inputs import check_X, lengths_of, masked_mean
