@@ -39,7 +39,7 @@ def label_statistics(ds: MultimodalDataset, split: str | None = None) -> dict:
     labels = ds.available_labels
     splits = [split] if split else [s for s in SPLITS]
     y = np.concatenate([ds.y(s, labels).reshape(-1, len(labels)) for s in splits])
-    grid = np.round(np.arange(-1.0, 1.0001, 0.2), 1)
+    grid = np.round(np.arange(-1.0, 1.0001, 0.2), 1) + 0.0  # no "-0.0"
     hist = {}
     for j, lab in enumerate(labels):
         snapped = np.round(np.clip(y[:, j], -1, 1) * 5) / 5

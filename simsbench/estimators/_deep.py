@@ -273,7 +273,10 @@ def _to_tensors(inputs: dict) -> dict:
         if k.endswith("_lengths"):
             out[k] = torch.as_tensor(v, dtype=torch.long)
         else:
-            out[k] = torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32))
+            arr = np.ascontiguousarray(v, dtype=np.float32)
+            if not arr.flags.writeable:  # memory-mapped cache: copy once
+                arr = arr.copy()
+            out[k] = torch.from_numpy(arr)
     return out
 
 

@@ -1,0 +1,343 @@
+"""MLF-DNN: the CH-SIMS paper's multi-task late-fusion DNN (CH-SIMS Table 2).
+
+Also home of the shared late-fusion trunk (audio/vision ``SubNet``, text
+``TextSubNet``) used by the multi-task models of this family.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from torch import nn
+
+from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC, MultiTaskRegressor
+from simsbench.estimators._lf_dnn import late_fusion_inputs
+from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
+
+# ---------------------------------------------------------------------------
+# validation helpers shared by the late-fusion family (LMF, MLMF, MLF-DNN)
+
+
+def check_dims(est, name, value, n, allow_zero=False):
+    """``value`` must be a tuple of ``n`` positive ints; return it as a tuple."""
+    try:
+        vals = tuple(value)
+    except TypeError:
+        vals = (value,)
+    ok = len(vals) == n and all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool)
+        and (v >= 0 if allow_zero else v >= 1) for v in vals
+    )
+    if not ok:
+        raise ValueError(
+            f"{type(est).__name__}: {name} must be {n} positive ints, got {value!r}"
+        )
+    return tuple(int(v) for v in vals)
+
+
+def check_int(est, name, value, low=1):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{type(est).__name__}: {name} must be an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def check_probs(est, name, value, n):
+    """``value`` must be ``n`` dropout probabilities in [0, 1)."""
+    try:
+        vals = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        vals = ()
+    if len(vals) != n or not all(0.0 <= v < 1.0 for v in vals):
+        raise ValueError(
+            f"{type(est).__name__}: {name} must be {n} dropout probabilities in "
+            f"[0, 1), got {value!r}"
+        )
+    return vals
+
+
+def check_nonneg(est, name, value, strict=False):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
+        value > 0 if strict else value >= 0
+    )
+    if not ok:
+        raise ValueError(
+            f"{type(est).__name__}: {name} must be {'> 0' if strict else '>= 0'}, "
+            f"got {value!r}"
+        )
+    return float(value)
+
+
+def subnet_weight_decay_groups(est) -> list:
+    """The reference's per-sub-network weight decay (text/audio/video); the
+    parameters matched by no pattern keep ``weight_decay`` (the rest)."""
+    return [
+        ("trunk.text_subnet.*", {"weight_decay": check_nonneg(
+            est, "text_weight_decay", est.text_weight_decay)}),
+        ("trunk.audio_subnet.*", {"weight_decay": check_nonneg(
+            est, "audio_weight_decay", est.audio_weight_decay)}),
+        ("trunk.video_subnet.*", {"weight_decay": check_nonneg(
+            est, "video_weight_decay", est.video_weight_decay)}),
+    ]
+
+
+# ---------------------------------------------------------------------------
+# torch modules
+
+
+class LateFusionTrunk(nn.Module):
+    """Audio/vision ``SubNet`` and text ``TextSubNet`` for the modalities in ``dims``.
+
+    ``representations`` returns a dict in the reference's concatenation order
+    (audio, vision, text).
+    """
+
+    def __init__(self, dims, hidden_dims, text_out, dropouts):
+        super().__init__()
+        h_t, h_a, h_v = hidden_dims
+        p_a, p_v, p_t = dropouts[:3]
+        self.modalities = tuple(dims)
+        self.out_dims = {}
+        if "audio" in dims:
+            self.audio_subnet = SubNet(dims["audio"], h_a, p_a)
+            self.out_dims["audio"] = h_a
+        if "vision" in dims:
+            self.video_subnet = SubNet(dims["vision"], h_v, p_v)
+            self.out_dims["vision"] = h_v
+        if "text" in dims:
+            self.text_subnet = TextSubNet(dims["text"], h_t, text_out, dropout=p_t)
+            self.out_dims["text"] = text_out
+
+    def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
+        reps = {}
+        if "audio" in self.modalities:
+            reps["audio"] = self.audio_subnet(audio)
+        if "vision" in self.modalities:
+            reps["vision"] = self.video_subnet(vision)
+        if "text" in self.modalities:
+            reps["text"] = self.text_subnet(text, text_lengths)
+        return reps
+
+
+class UnimodalHeads(nn.Module):
+    """The T/A/V heads: Dropout -> Linear(h, d) -> ReLU -> Linear -> ReLU -> Linear(d, 1)."""
+
+    def __init__(self, in_dims, post_dims, post_dropouts):
+        super().__init__()
+        d_t, d_a, d_v = post_dims
+        p_t, p_a, p_v = post_dropouts[:3]
+        if "text" in in_dims:
+            self.post_text = PostHead(in_dims["text"], d_t, p_t)
+        if "audio" in in_dims:
+            self.post_audio = PostHead(in_dims["audio"], d_a, p_a)
+        if "vision" in in_dims:
+            self.post_video = PostHead(in_dims["vision"], d_v, p_v)
+
+    def forward(self, reps):
+        """(T, A, V) predictions of shape (B,); None for an absent modality."""
+        out = []
+        for m, attr in (("text", "post_text"), ("audio", "post_audio"),
+                        ("vision", "post_video")):
+            out.append(getattr(self, attr)(reps[m]) if m in reps else None)
+        return tuple(out)
+
+
+class MLFDNNModule(nn.Module):
+    """Shared trunk, concatenation + MLP for M, one MLP head per modality."""
+
+    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
+                 dropouts, post_dropouts):
+        super().__init__()
+        self.trunk = LateFusionTrunk(dims, hidden_dims, text_out, dropouts)
+        self.heads = UnimodalHeads(self.trunk.out_dims, post_dims, post_dropouts)
+        self.post_fusion = PostHead(sum(self.trunk.out_dims.values()), post_fusion_dim,
+                                    post_dropouts[3])
+
+    def representations(self, **inputs):
+        return self.trunk.representations(**inputs)
+
+    def forward(self, **inputs):
+        reps = self.trunk.representations(**inputs)
+        m = self.post_fusion(torch.cat(list(reps.values()), dim=1))
+        return (m, *self.heads(reps))
+
+
+# ---------------------------------------------------------------------------
+# estimator
+
+
+class MLFDNN(MultiTaskRegressor):
+    __doc__ = """Multi-task late-fusion DNN (MLF-DNN) regressor.
+
+    The LF-DNN trunk (3-layer DNNs on time-averaged audio and vision, a
+    1-layer LSTM on text) feeds four heads: the multimodal head M (the three
+    representations concatenated, then a 3-layer MLP) and one 3-layer MLP per
+    modality, trained on CH-SIMS's unimodal labels T, A and V.  The loss is
+    the weighted sum of the heads' L1 losses; it also selects the epoch.
+
+    Parameters
+    ----------
+    hidden_dims : tuple of 3 int, default=(64, 32, 64)
+        (text, audio, vision) encoder widths.
+    text_out : int, default=32
+        Output width of the text encoder.
+    post_fusion_dim : int, default=32
+        Width of the M head's MLP.
+    post_text_dim, post_audio_dim, post_video_dim : int, default=16, 4, 32
+        Widths of the T, A and V heads' MLPs.
+    dropouts : tuple of 3 float, default=(0.3, 0.3, 0.3)
+        (audio, video, text) encoder dropout, in the reference's order.
+    post_dropouts : tuple of 4 float, default=(0.5, 0.5, 0.5, 0.5)
+        (text, audio, video, fusion) head dropout, in the reference's order.
+    pooling : {"length_aware", "padded"}, default="length_aware"
+        ``"length_aware"`` averages audio/vision over real frames and runs the
+        text LSTM over the real tokens; ``"padded"`` is the reference
+        behaviour (zero padding averaged in; LSTM over all padded steps).
+""" + _MULTITASK_DOC.strip("\n").replace(
+        "    loss_weights : tuple of 4 float\n",
+        "    loss_weights : tuple of 4 float, default=(0.6, 0.2, 0.8, 0.8)\n",
+    ) + """
+    text_weight_decay, audio_weight_decay, video_weight_decay : float, \
+default=1e-4, 1e-3, 1e-4
+        Adam weight decay of the text, audio and video encoders (the paper's
+        L2 sparsification of the shared parameters).
+""" + _COMMON_DOC.lstrip("\n").replace(
+        "    weight_decay : float\n        Adam (coupled L2) weight decay.\n",
+        "    weight_decay : float, default=0.0\n        Adam (coupled L2) weight "
+        "decay of the heads (every parameter\n        outside the three encoders).\n",
+    ) + """
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted private skorch net (``net_.module_`` is the torch module).
+    n_epochs_, best_epoch_ : int
+        Epochs trained and the epoch whose weights were restored.
+    train_loss_curve_, valid_loss_curve_ : list of float
+        Per-epoch (task-weighted) losses.
+    feature_dims_, seq_lens_ : dict
+        Input shapes seen in ``fit``.
+    n_params_ : int
+        Trainable parameters.
+
+    Notes
+    -----
+    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
+    §4.13): 283,388 trainable parameters with CH-SIMS shapes, as the
+    reference.  Optimizer groups follow MMSA v2 (§3.4): one learning rate;
+    weight decay ``text_weight_decay``/``audio_weight_decay``/
+    ``video_weight_decay`` on the three encoders and ``weight_decay`` on the
+    rest.  ``predict`` returns the M head; ``predict_all`` every head.
+
+    Deliberate differences from the reference:
+
+    * the text dropout is applied to the LSTM's final state (the reference's
+      is a no-op, a 1-layer LSTM's dropout), as in :class:`LFDNN`;
+    * with ``pooling="length_aware"`` (the default) padding is ignored; use
+      ``pooling="padded"`` for the reference's inputs;
+    * ``tasks`` switches the unimodal losses off without removing the heads
+      (the CH-SIMS paper's Table 5); the reference always trains all four;
+    * a 1-D ``y`` (M only) trains the M head with weight ``loss_weights[0]``.
+
+    With a subset of ``modalities`` the M head fuses the modalities present
+    and the heads of absent modalities return None (NaN in ``predict_all``).
+
+    References
+    ----------
+    .. [1] Yu, W., et al. "CH-SIMS: A Chinese multimodal sentiment analysis
+       dataset with fine-grained annotation of modality." ACL 2020.
+
+    Examples
+    --------
+    >>> from simsbench.datasets import make_synthetic
+    >>> from simsbench.estimators import MLFDNN
+    >>> ds = make_synthetic(n_samples=(60, 20, 20), seq_lens=(6, 10, 8),
+    ...                     feature_dims=(16, 5, 7), random_state=0)
+    >>> y = ds.y("train", ("M", "T", "A", "V"))
+    >>> model = MLFDNN(max_epochs=2, random_state=0).fit(ds.X("train"), y)
+    >>> model.predict(ds.X("test")).shape
+    (20,)
+    >>> model.predict_all(ds.X("test")).shape
+    (20, 4)
+    """
+
+    # Small hyperparameters for the common checks and fast tests.
+    _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
+                    "post_text_dim": 4, "post_audio_dim": 4, "post_video_dim": 4,
+                    "batch_size": 16, "max_epochs": 3}
+
+    def __init__(
+        self,
+        *,
+        hidden_dims=(64, 32, 64),
+        text_out=32,
+        post_fusion_dim=32,
+        post_text_dim=16,
+        post_audio_dim=4,
+        post_video_dim=32,
+        dropouts=(0.3, 0.3, 0.3),
+        post_dropouts=(0.5, 0.5, 0.5, 0.5),
+        pooling="length_aware",
+        tasks=("T", "A", "V"),
+        loss_weights=(0.6, 0.2, 0.8, 0.8),
+        text_weight_decay=1e-4,
+        audio_weight_decay=1e-3,
+        video_weight_decay=1e-4,
+        modalities=("text", "audio", "vision"),
+        batch_size=32,
+        learning_rate=2e-3,
+        weight_decay=0.0,
+        max_epochs=100,
+        early_stop=8,
+        tol=1e-6,
+        validation_fraction=0.2,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        n_threads=None,
+    ):
+        self.hidden_dims = hidden_dims
+        self.text_out = text_out
+        self.post_fusion_dim = post_fusion_dim
+        self.post_text_dim = post_text_dim
+        self.post_audio_dim = post_audio_dim
+        self.post_video_dim = post_video_dim
+        self.dropouts = dropouts
+        self.post_dropouts = post_dropouts
+        self.pooling = pooling
+        self.tasks = tasks
+        self.loss_weights = loss_weights
+        self.text_weight_decay = text_weight_decay
+        self.audio_weight_decay = audio_weight_decay
+        self.video_weight_decay = video_weight_decay
+        self.modalities = modalities
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.early_stop = early_stop
+        self.tol = tol
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_threads = n_threads
+
+    def _prepare_inputs(self, X):
+        return late_fusion_inputs(self, X)
+
+    def _param_groups(self):
+        check_nonneg(self, "weight_decay", self.weight_decay)
+        return subnet_weight_decay_groups(self)
+
+    def _build_module(self, dims, seq_lens):
+        return MLFDNNModule(
+            dims,
+            check_dims(self, "hidden_dims", self.hidden_dims, 3),
+            check_int(self, "text_out", self.text_out),
+            check_int(self, "post_fusion_dim", self.post_fusion_dim),
+            (check_int(self, "post_text_dim", self.post_text_dim),
+             check_int(self, "post_audio_dim", self.post_audio_dim),
+             check_int(self, "post_video_dim", self.post_video_dim)),
+            check_probs(self, "dropouts", self.dropouts, 3),
+            check_probs(self, "post_dropouts", self.post_dropouts, 4),
+        )

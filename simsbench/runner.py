@@ -1,0 +1,489 @@
+"""Run (estimator spec, task, seed) grids with on-disk caching.
+
+Each run is identified by a cache key, the SHA-256 of
+
+* the estimator's class path and its full canonical parameters (the spec's
+  overrides applied to the class defaults; ``n_threads``/``verbose``
+  excluded) -- never a live torch object,
+* the task's protocol, protocol parameters and metrics,
+* the paper seed and the run seed derived from it,
+* the data fingerprint and the simsbench version.
+
+A finished run (status ``ok`` or ``skipped``) is a JSON record under
+``<results>/runs/<data>/<key>.json`` written atomically as soon as the run
+returns, so an interrupted grid loses nothing and the next invocation
+resumes; ``force=True`` recomputes.  Runs execute with joblib (``jobs``
+workers, any joblib backend: ``loky``, ``threading``, ``dask``, ``ray``...),
+each worker with ``cores // jobs`` torch threads.  Nothing here imports
+torch; the estimators do, inside the workers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from simsbench._version import __version__
+from simsbench.results import (
+    FINISHED,
+    atomic_write_text,
+    data_slug,
+    new_record,
+    read_record,
+    record_path,
+    versions,
+    write_data_record,
+    write_record,
+)
+from simsbench.specs import EstimatorSpec, SpecError, TaskSpec, canonical, spec_hash
+
+__all__ = [
+    "EXCLUDED_PARAMS",
+    "QUICK_MAX_EPOCHS",
+    "GridResult",
+    "PlannedRun",
+    "Progress",
+    "RunRequest",
+    "RunnerError",
+    "derive_seed",
+    "execute_run",
+    "plan_runs",
+    "run_grid",
+]
+
+QUICK_MAX_EPOCHS = 2
+"""Epoch cap of ``--quick`` runs (estimators with a ``max_epochs`` parameter)."""
+
+EXCLUDED_PARAMS = ("n_threads", "verbose")
+"""Parameters that do not change a run's result and stay out of its key."""
+
+BACKENDS = ("loky", "threading", "multiprocessing", "dask", "ray")
+
+
+class RunnerError(RuntimeError):
+    """A grid cannot start (bad backend, unreadable data...)."""
+
+
+def derive_seed(paper_seed: int, task: str) -> int:
+    """The ``random_state`` of a run: a hash of the paper seed and the task.
+
+    Every estimator of one task sees the same seed (as in the papers, where
+    all models share the five seeds); it does not depend on run order or on
+    a global RNG (benchopt's ``get_seed`` idea).
+    """
+    digest = hashlib.sha256(f"simsbench|{int(paper_seed)}|{task}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") % (2**31 - 1)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """One cell of a grid: an estimator spec on a task with one paper seed."""
+
+    estimator: EstimatorSpec
+    task: TaskSpec
+    data: str
+    seed: int
+    quick: bool = False
+    tiny: bool = False
+
+    @property
+    def mode(self) -> str:
+        parts = [p for p, on in (("tiny", self.tiny), ("quick", self.quick)) if on]
+        return "+".join(parts) or "full"
+
+
+@dataclass
+class PlannedRun:
+    """A request with its cache key (and why it cannot run, if it cannot)."""
+
+    request: RunRequest
+    key: str
+    class_path: str | None
+    params: dict | None
+    unavailable: str = ""
+    unavailable_status: str = "unavailable"
+    run_seed: int = 0
+    data_info: dict = field(default_factory=dict)
+
+    def base_record(self) -> dict[str, Any]:
+        req = self.request
+        return new_record(
+            key=self.key,
+            estimator=req.estimator.name,
+            estimator_label=req.estimator.label,
+            class_path=self.class_path or req.estimator.class_name,
+            params=self.params or canonical(req.estimator.overrides(self.data_info.get("kind"))),
+            task=req.task.name,
+            task_description=req.task.description,
+            protocol=req.task.protocol,
+            task_key=req.task.canonical(),
+            seed=req.seed,
+            run_seed=self.run_seed,
+            mode=req.mode,
+            data=dict(self.data_info),
+        )
+
+
+def _extra_params(cls: type, req: RunRequest, run_seed: int, kind: str) -> dict[str, Any]:
+    """Parameters the runner sets: tiny sizes, the quick epoch cap, the seed."""
+    extra: dict[str, Any] = {}
+    if req.tiny:
+        extra.update(getattr(cls, "_tiny_params", {}))
+    try:
+        defaults = cls().get_params(deep=False)
+    except Exception:  # noqa: BLE001 - reported when the run is built
+        defaults = {}
+    if req.quick and "max_epochs" in defaults:
+        current = extra.get("max_epochs", req.estimator.overrides(kind).get(
+            "max_epochs", defaults["max_epochs"]))
+        extra["max_epochs"] = min(int(current), QUICK_MAX_EPOCHS)
+    if "random_state" in defaults:
+        extra["random_state"] = run_seed
+    return extra
+
+
+def _build(req: RunRequest, kind: str, run_seed: int):
+    cls = req.estimator.estimator_class()
+    return req.estimator.build(kind, _extra_params(cls, req, run_seed, kind))
+
+
+def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRun]:
+    """Compute each request's cache key (imports estimator classes, not data)."""
+    out = []
+    for req in requests:
+        run_seed = derive_seed(req.seed, req.task.name)
+        task_key = req.task.canonical()
+        base = {
+            "task": task_key,
+            "seed": req.seed,
+            "run_seed": run_seed,
+            "data": data_info["fingerprint"],
+            "simsbench": __version__,
+        }
+        try:
+            est = _build(req, data_info["kind"], run_seed)
+        except Exception as exc:  # noqa: BLE001 - ImportError, SpecError...
+            # The row says why; the grid goes on.
+            status = "error" if isinstance(exc, SpecError) else "unavailable"
+            reason = str(exc) if isinstance(exc, SpecError) else _one_line(exc)
+            key = spec_hash({**base, "unavailable": req.estimator.class_name,
+                             "overrides": req.estimator.overrides(data_info["kind"])})
+            out.append(PlannedRun(req, key, None, None, unavailable=reason,
+                                  unavailable_status=status, run_seed=run_seed,
+                                  data_info=data_info))
+            continue
+        params = {k: v for k, v in est.get_params(deep=False).items()
+                  if k not in EXCLUDED_PARAMS}
+        cls = type(est)
+        class_path = f"{cls.__module__}:{cls.__qualname__}"
+        params_c = canonical(params)
+        key = spec_hash({**base, "class": class_path, "params": params_c})
+        out.append(PlannedRun(req, key, class_path, params_c, run_seed=run_seed,
+                              data_info=data_info))
+    return out
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
+    text = lines[0] if lines else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict, str]:
+    """Run one planned run; returns ``(record, log_text)``.
+
+    Loads the data by its spec (cached per process), builds the estimator,
+    asks the protocol whether to skip, then fits and scores.  Exceptions
+    become an ``"error"`` record (KeyboardInterrupt propagates).
+    """
+    from simsbench.datasets import load_dataset
+
+    req = planned.request
+    record = planned.base_record()
+    log = io.StringIO()
+    t_start = time.perf_counter()
+    if planned.unavailable:
+        record.update(status=planned.unavailable_status, reason=planned.unavailable)
+        return record, planned.unavailable + "\n"
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            dataset = load_dataset(req.data)
+            if dataset.fingerprint != planned.data_info["fingerprint"]:
+                raise RunnerError(
+                    f"{req.data} changed while the grid ran (fingerprint differs)"
+                )
+            est = _build(req, dataset.kind, planned.run_seed)
+            if n_threads and "n_threads" in est.get_params(deep=False):
+                est.set_params(n_threads=n_threads)
+            elif n_threads and "torch" in sys.modules:
+                sys.modules["torch"].set_num_threads(n_threads)
+            protocol = req.task.make_protocol()
+            skip, reason = protocol.skip(est, dataset)
+            if skip:
+                record.update(status="skipped", reason=reason)
+                print(f"skipped: {reason}")
+            else:
+                metrics = req.task.metrics or _default_metrics(dataset.kind)
+                info = protocol.evaluate(est, dataset, metrics)
+                record.update(status="ok", scores=info.pop("metrics"), **info)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001 - recorded, the grid goes on
+        record.update(status="error", reason=_one_line(exc))
+        log.write(traceback.format_exc())
+    record["wall_time"] = time.perf_counter() - t_start
+    record["versions"] = versions()
+    return record, log.getvalue()
+
+
+def _default_metrics(kind: str) -> tuple[str, ...]:
+    from simsbench.metrics import metrics_for
+
+    return metrics_for(kind)
+
+
+def _execute_payload(planned: PlannedRun, n_threads: int | None):
+    return execute_run(planned, n_threads)
+
+
+class Progress:
+    """A small progress printer: one line per finished run, with an ETA."""
+
+    def __init__(self, total: int, stream: TextIO | None = None, enabled: bool = True):
+        self.total = total
+        self.done = 0
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled and total > 0
+        self.t0 = time.perf_counter()
+
+    def update(self, record: dict) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.t0
+        left = self.total - self.done
+        eta = elapsed / self.done * left if self.done else 0.0
+        status = record.get("status", "?")
+        reason = record.get("reason")
+        extra = f" ({reason})" if status != "ok" and reason else ""
+        print(
+            f"[{self.done}/{self.total} {100 * self.done / self.total:3.0f}% "
+            f"elapsed {_fmt_time(elapsed)} ETA {_fmt_time(eta)}] "
+            f"{record.get('estimator')} / {record.get('task')} / seed {record.get('seed')}: "
+            f"{status} in {record.get('wall_time', 0.0):.1f}s{extra}",
+            file=self.stream, flush=True,
+        )
+
+
+def _fmt_time(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
+
+
+def _setup_backend(backend: str) -> None:
+    if backend == "ray":
+        try:
+            from ray.util.joblib import register_ray
+        except ImportError:
+            raise RunnerError("--backend ray needs the ray package (pip install ray)") from None
+        register_ray()
+    elif backend == "dask":
+        try:
+            import distributed
+        except ImportError:
+            raise RunnerError(
+                "--backend dask needs dask.distributed (pip install distributed); "
+                "start a Client for your cluster before running"
+            ) from None
+        try:
+            distributed.get_client()
+        except ValueError:
+            distributed.Client(processes=False)
+
+
+def data_info_of(dataset, data_spec: str) -> dict[str, Any]:
+    """What a record says about its data."""
+    return {
+        "spec": data_spec,
+        "slug": data_slug(data_spec),
+        "name": dataset.name,
+        "kind": dataset.kind,
+        "fingerprint": dataset.fingerprint,
+        "description": dataset.description,
+        "synthetic": data_spec.startswith("synthetic:"),
+    }
+
+
+def store_data_record(results_dir, dataset, data_spec: str) -> dict:
+    """Save the data's description, split table and label statistics."""
+    from simsbench.datasets import label_statistics, split_table
+
+    info = data_info_of(dataset, data_spec)
+    split = split_table(dataset)
+    info["split_table"] = {
+        "columns": list(split.columns), "index": list(split.index),
+        "values": split.values.tolist(),
+    }
+    try:
+        stats = label_statistics(dataset)
+        info["label_histograms"] = {
+            "columns": list(stats["histograms"].columns),
+            "index": list(stats["histograms"].index),
+            "values": stats["histograms"].values.tolist(),
+        }
+        info["label_difference"] = {
+            "labels": list(stats["difference"].index),
+            "values": stats["difference"].values.tolist(),
+        }
+    except ValueError:
+        pass
+    info["summary"] = dataset.summary()
+    info["created"] = new_record()["created"]
+    info["versions"] = versions(deep=False)  # the data does not depend on torch
+    write_data_record(results_dir, info["slug"], info)
+    return info
+
+
+@dataclass
+class GridResult:
+    """The records of a grid and what was (re)computed."""
+
+    records: list[dict]
+    computed: list[str]
+    cached: list[str]
+    data_info: dict
+
+    @property
+    def trained(self) -> list[str]:
+        """Keys of the runs fitted by this call (status ``ok``)."""
+        done = set(self.computed)
+        return [r["key"] for r in self.records if r["key"] in done and r["status"] == "ok"]
+
+
+def run_grid(
+    requests: Sequence[RunRequest],
+    results_dir: str | os.PathLike = "results",
+    *,
+    jobs: int = 1,
+    backend: str = "loky",
+    force: bool = False,
+    progress: bool = True,
+    stream: TextIO | None = None,
+    on_record: Callable[[dict], None] | None = None,
+) -> GridResult:
+    """Run every request that has no finished record; return all records.
+
+    All requests must share one data spec.  Records are written as each run
+    returns (atomically), so an interrupted grid resumes where it stopped.
+
+    Parameters
+    ----------
+    requests : sequence of RunRequest
+    results_dir : path, default="results"
+    jobs : int, default=1
+        Parallel runs (joblib ``n_jobs``); each gets ``cores // jobs`` torch
+        threads.  ``1`` runs in this process.
+    backend : str, default="loky"
+        Any joblib backend (``"dask"`` and ``"ray"`` are set up when named).
+    force : bool, default=False
+        Recompute finished runs.
+    progress : bool, default=True
+        Print one progress line per run (with an ETA) to ``stream``.
+    """
+    from simsbench.datasets import load_dataset
+
+    if not requests:
+        return GridResult([], [], [], {})
+    specs = {r.data for r in requests}
+    if len(specs) != 1:
+        raise RunnerError(f"run_grid takes one data spec at a time, got {sorted(specs)}")
+    data_spec = specs.pop()
+    if jobs < 1:
+        raise RunnerError(f"--jobs must be >= 1, got {jobs}")
+    dataset = load_dataset(data_spec)
+    data_info = store_data_record(results_dir, dataset, data_spec)
+    data_info = {k: data_info[k] for k in
+                 ("spec", "slug", "name", "kind", "fingerprint", "description", "synthetic")}
+    planned = plan_runs(requests, data_info)
+    records: dict[str, dict] = {}
+    todo: list[PlannedRun] = []
+    cached: list[str] = []
+    for p in planned:
+        rec = None if force else read_record(record_path(results_dir, data_info["slug"], p.key))
+        if rec is not None and rec.get("status") in FINISHED:
+            records[p.key] = rec
+            cached.append(p.key)
+        else:
+            todo.append(p)
+    bar = Progress(len(todo), stream=stream, enabled=progress)
+    n_threads = max(1, (os.cpu_count() or 1) // jobs)
+    computed: list[str] = []
+    logs_dir = Path(results_dir) / "logs"
+
+    def finish(rec: dict, log_text: str) -> None:
+        write_record(results_dir, rec)
+        atomic_write_text(logs_dir / f"{rec['key']}.log", _log_header(rec) + log_text)
+        records[rec["key"]] = rec
+        computed.append(rec["key"])
+        bar.update(rec)
+        if on_record is not None:
+            on_record(rec)
+
+    if jobs == 1 or len(todo) <= 1:
+        for p in todo:
+            finish(*execute_run(p, n_threads))
+    else:
+        from joblib import Parallel, delayed, parallel_config
+
+        _setup_backend(backend)
+        with parallel_config(backend=backend, n_jobs=jobs):
+            parallel = Parallel(return_as="generator_unordered")
+            for rec, log_text in parallel(delayed(_execute_payload)(p, n_threads) for p in todo):
+                finish(rec, log_text)
+    ordered = [records[p.key] for p in planned if p.key in records]
+    return GridResult(ordered, computed, cached, data_info)
+
+
+def _log_header(rec: dict) -> str:
+    return (
+        f"# {rec.get('estimator')} / {rec.get('task')} / seed {rec.get('seed')} "
+        f"(run seed {rec.get('run_seed')}, mode {rec.get('mode')})\n"
+        f"# class {rec.get('class_path')}\n# data {rec.get('data', {}).get('description')}\n"
+        f"# status {rec.get('status')} {rec.get('reason', '')}\n"
+    )
+
+
+def requests_for(
+    pairs: Iterable[tuple[EstimatorSpec, TaskSpec]],
+    data: str | None = None,
+    *,
+    quick: bool = False,
+    tiny: bool = False,
+    seeds: Sequence[int] | None = None,
+) -> list[RunRequest]:
+    """Expand (estimator, task) pairs over the task's seeds (the first only
+    when ``quick``), deduplicated in order."""
+    out: list[RunRequest] = []
+    seen = set()
+    for est, task in pairs:
+        task_seeds = tuple(seeds) if seeds else task.seeds
+        if quick:
+            task_seeds = task_seeds[:1]
+        for s in task_seeds:
+            req = RunRequest(est, task, data or task.data, int(s), quick=quick, tiny=tiny)
+            ident = (est.name, task.name, req.data, req.seed, quick, tiny)
+            if ident not in seen:
+                seen.add(ident)
+                out.append(req)
+    return out

@@ -1,0 +1,614 @@
+"""The papers' tables, rendered from run records only.
+
+Rounding happens here and nowhere else.  Every table can be printed beside
+the published numbers (``simsbench/data/published.csv``), in Markdown,
+LaTeX (booktabs) or CSV, under a header that names the data (the synthetic
+generator's parameters, or the file's SHA-256), the seeds and the versions.
+Rows of models that could not run say why.  Imports no torch.
+
+Tables
+------
+``table2``     CH-SIMS Table 2: every model of the paper + SVR baselines, with
+               the Δ rows of each multi-task model over its single-task original
+``table3``     CH-SIMS Table 3: splits × sentiment classes (from the data)
+``table4``     CH-SIMS Table 4: MLF-DNN on one modality, own label vs M label
+``table5``     CH-SIMS Table 5: MLF-DNN over the 8 task sets
+``v2-table1``  CH-SIMS v2 Table 1: splits × classes (from the data)
+``v2-table2``  CH-SIMS v2 Table 2: its model list (MAE unscaled, as printed)
+``v2-table3``  CH-SIMS v2 Table 3: unimodal LSTM (EF-LSTM on one modality)
+``v2-table4``  CH-SIMS v2 Table 4: the AV-MC ablation
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from simsbench.results import aggregate, read_data_record, read_records
+
+__all__ = [
+    "FORMATS",
+    "TABLES",
+    "Row",
+    "TableDef",
+    "RenderedTable",
+    "build_table",
+    "get_table",
+    "published",
+    "render",
+    "table_pairs",
+]
+
+FORMATS = ("markdown", "latex", "csv")
+EXTENSIONS = {"markdown": "md", "latex": "tex", "csv": "csv"}
+
+SIMS_PAPER = "CH-SIMS (Yu et al., ACL 2020)"
+V2_PAPER = "CH-SIMS v2.0 (Liu et al., ICMI 2022)"
+
+METRIC_LABELS = {
+    "acc2": "Acc-2", "acc3": "Acc-3", "acc5": "Acc-5", "f1": "F1", "mae": "MAE",
+    "corr": "Corr", "acc2_weak": "Acc2_weak", "r2": "R²",
+}
+V2_METRIC_LABELS = {**METRIC_LABELS, "acc2": "Acc2", "f1": "F1_score", "r2": "R_squre"}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a table layout.
+
+    ``kind`` is ``"result"`` (mean ± std of ``estimator`` on ``task``),
+    ``"delta"`` (difference of the means of two result rows, ``delta`` =
+    (row key, row key)) or ``"paper"`` (published only; ``note`` says why we
+    have no number).
+    """
+
+    labels: tuple[str, ...]
+    estimator: str | None = None
+    task: str | None = None
+    kind: str = "result"
+    delta: tuple[str, str] | None = None
+    note: str = ""
+
+    @property
+    def key(self) -> str:
+        return " / ".join(self.labels)
+
+
+@dataclass(frozen=True)
+class TableDef:
+    """The layout of one paper table."""
+
+    name: str
+    title: str
+    paper: str
+    paper_table: str
+    data_kind: str
+    label_columns: tuple[str, ...]
+    metrics: tuple[str, ...] = ()
+    metric_labels: Mapping[str, str] = field(default_factory=lambda: METRIC_LABELS)
+    mae_scaled: bool = True
+    rows: tuple[Row, ...] = ()
+    user_task: str | None = None
+    source: str = "records"  # or "data"
+    class_names: tuple[str, ...] = ()
+
+    @property
+    def default_data(self) -> str:
+        return f"synthetic:{self.data_kind}"
+
+    def scale(self, metric: str) -> float:
+        if metric == "mae" and not self.mae_scaled:
+            return 1.0
+        return 100.0
+
+    def decimals(self, metric: str) -> int:
+        return 3 if (metric == "mae" and not self.mae_scaled) else 2
+
+
+def _r(label, est, task):
+    return Row((label,), est, task)
+
+
+def _delta(multi, single):
+    return Row((f"Δ {multi} vs {single}",), kind="delta", delta=(multi, single))
+
+
+_SIMS_ALL = ("acc2", "acc3", "acc5", "f1", "mae", "corr")
+_T2 = "sims_multimodal"
+_V2T2 = "simsv2_multimodal"
+
+TABLES: dict[str, TableDef] = {
+    "table2": TableDef(
+        "table2", "Results for sentiment analysis (multimodal, label M)", SIMS_PAPER,
+        "Table 2", "sims", ("Model",), _SIMS_ALL,
+        rows=(
+            _r("EF-LSTM", "ef_lstm", _T2), _r("MFN", "mfn", _T2), _r("MulT", "mult", _T2),
+            _r("LF-DNN", "lf_dnn", _T2), _r("MLF-DNN*", "mlf_dnn", _T2),
+            _delta("MLF-DNN*", "LF-DNN"),
+            _r("LMF", "lmf", _T2), _r("MLMF*", "mlmf", _T2), _delta("MLMF*", "LMF"),
+            _r("TFN", "tfn", _T2), _r("MTFN*", "mtfn", _T2), _delta("MTFN*", "TFN"),
+            _r("SVR", "svr", _T2), _r("SVR (text)", "svr_text", _T2),
+            _r("SVR (audio)", "svr_audio", _T2), _r("SVR (vision)", "svr_vision", _T2),
+        ),
+        user_task=_T2,
+    ),
+    "table3": TableDef(
+        "table3", "Dataset splits (clips per five-class M label)", SIMS_PAPER, "Table 3",
+        "sims", ("Split",), source="data",
+        class_names=("Total", "NG", "WN", "NU", "WP", "PS"),
+    ),
+    "table4": TableDef(
+        "table4", "Unimodal sentiment analysis with MLF-DNN", SIMS_PAPER, "Table 4", "sims",
+        ("Task", "Label"), ("acc2", "f1", "mae", "corr"),
+        rows=tuple(
+            Row((mod, lab), "mlf_dnn", f"sims_unimodal_{name}_{suffix}")
+            for mod, name in (("A", "audio"), ("V", "vision"), ("T", "text"))
+            for lab, suffix in ((mod, "own"), ("M", "m"))
+        ),
+    ),
+    "table5": TableDef(
+        "table5", "Multimodal sentiment analysis with different tasks (MLF-DNN)",
+        SIMS_PAPER, "Table 5", "sims", ("Tasks",), ("acc2", "f1", "mae", "corr"),
+        rows=tuple(
+            Row((", ".join(t.upper()),), "mlf_dnn", f"sims_tasks_{t}")
+            for t in ("m", "mt", "ma", "mv", "mta", "mtv", "mav", "mtav")
+        ),
+    ),
+    "v2-table1": TableDef(
+        "v2-table1", "Data splits (clips per five-class M label)", V2_PAPER, "Table 1",
+        "simsv2", ("Split",), source="data",
+        class_names=("Total", "NEG", "WNEG", "NEU", "WPOS", "POS"),
+    ),
+    "v2-table2": TableDef(
+        "v2-table2", "Model performances (multimodal, label M)", V2_PAPER, "Table 2",
+        "simsv2", ("Model",), ("acc2", "f1", "acc2_weak", "corr", "r2", "mae"),
+        V2_METRIC_LABELS, mae_scaled=False,
+        rows=tuple(_r(lab, est, _V2T2) for lab, est in (
+            ("LF-DNN", "lf_dnn"), ("TFN", "tfn"), ("LMF", "lmf"), ("MFN", "mfn"),
+            ("Graph-MFN", "graph_mfn"), ("MulT", "mult"), ("BERT-MAG", "bert_mag"),
+            ("MISA", "misa"), ("MMIM", "mmim"), ("Self-MM", "self_mm"),
+            ("MLF-DNN*", "mlf_dnn"), ("MTFN*", "mtfn"), ("MLMF*", "mlmf"),
+            ("AV-MC*", "avmc"), ("AV-MC(Semi)*", "avmc_semi"),
+        )),
+        user_task=_V2T2,
+    ),
+    "v2-table3": TableDef(
+        "v2-table3", "Unimodal sentiment analysis (unimodal LSTM = EF-LSTM on one modality)",
+        V2_PAPER, "Table 3", "simsv2", ("Modality", "Label"),
+        ("acc2", "acc2_weak", "corr", "mae"), V2_METRIC_LABELS, mae_scaled=False,
+        rows=(
+            Row(("Text", "T"), "ef_lstm", "simsv2_unimodal_text_own"),
+            Row(("Text", "M"), "ef_lstm", "simsv2_unimodal_text_m"),
+            Row(("Acoustic", "A"), "ef_lstm", "simsv2_unimodal_audio_own"),
+            Row(("Acoustic", "M"), "ef_lstm", "simsv2_unimodal_audio_m"),
+            Row(("Acoustic (wav2vec 2.0)", "A"), kind="paper",
+                note="needs wav2vec 2.0 audio features, which the data does not have"),
+            Row(("Acoustic (wav2vec 2.0)", "M"), kind="paper",
+                note="needs wav2vec 2.0 audio features, which the data does not have"),
+            Row(("Visual", "V"), "ef_lstm", "simsv2_unimodal_vision_own"),
+            Row(("Visual", "M"), "ef_lstm", "simsv2_unimodal_vision_m"),
+        ),
+    ),
+    "v2-table4": TableDef(
+        "v2-table4", "Ablation study of AV-MC", V2_PAPER, "Table 4", "simsv2", ("Variant",),
+        ("acc2", "f1", "acc2_weak", "corr", "r2", "mae"), V2_METRIC_LABELS,
+        mae_scaled=False,
+        rows=tuple(
+            Row((label,), "avmc", f"simsv2_avmc_{variant}")
+            for variant, label in (
+                ("no_mixup_av_unimodal", "w/o Mixup-AV & Unimodal tasks"),
+                ("no_mixup_av", "w/o Mixup-AV"),
+                ("no_mixup_a", "w/o Mixup-A"),
+                ("no_mixup_v", "w/o Mixup-V"),
+                ("full", "AV-MC"),
+            )
+        ),
+    ),
+}
+"""Every table layout by CLI name."""
+
+SIMS_TABLES = ("table2", "table3", "table4", "table5")
+V2_TABLES = ("v2-table1", "v2-table2", "v2-table3", "v2-table4")
+
+
+def get_table(name: str) -> TableDef:
+    """A table layout by name (``"table2"``, ``"v2-table4"``...)."""
+    key = name.lower()
+    if key in TABLES:
+        return TABLES[key]
+    raise ValueError(f"unknown table {name!r}; choose from {', '.join(TABLES)}")
+
+
+def tables_for_kind(kind: str) -> tuple[str, ...]:
+    """The tables of a dataset kind (v2 tables for ``simsv2``, else SIMS)."""
+    return V2_TABLES if kind == "simsv2" else SIMS_TABLES
+
+
+def table_pairs(
+    table: TableDef, user_rows: Iterable[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
+    """The (estimator spec, task) cells a table needs, in row order."""
+    pairs = [(r.estimator, r.task) for r in table.rows
+             if r.kind == "result" and r.estimator and r.task]
+    if table.user_task:
+        pairs += [(est, table.user_task) for est, _label in user_rows
+                  if (est, table.user_task) not in pairs]
+    return pairs
+
+
+@cache
+def published() -> dict[tuple[str, str, str], tuple[float, float | None, str]]:
+    """The transcribed paper numbers: ``(table, row, column) -> (mean, std, note)``."""
+    path = Path(__file__).resolve().parent / "data" / "published.csv"
+    text = path.read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#")]
+    out = {}
+    for row in csv.DictReader(lines):
+        std = float(row["std"]) if row["std"] else None
+        out[(row["table"], row["row"], row["column"])] = (float(row["mean"]), std, row["note"])
+    return out
+
+
+def _published_row(table: str, key: str) -> dict[str, tuple[float, float | None]]:
+    return {col: (m, s) for (t, r, col), (m, s, _n) in published().items()
+            if t == table and r == key}
+
+
+# --------------------------------------------------------------------------
+# the intermediate form: header lines + label columns + value cells
+
+@dataclass
+class Cell:
+    mean: float | None = None
+    std: float | None = None
+    n: int = 0
+    signed: bool = False
+
+
+@dataclass
+class TableRow:
+    labels: tuple[str, ...]
+    source: str
+    cells: dict[str, Cell]
+    note: str = ""
+
+
+@dataclass
+class RenderedTable:
+    """A table ready to format: header lines, columns, rows."""
+
+    table: TableDef
+    header: list[str]
+    rows: list[TableRow]
+    compare: bool
+    columns: tuple[str, ...]
+
+    def to(self, fmt: str) -> str:
+        return render(self, fmt)
+
+
+def _select(records: Sequence[dict], fingerprint: str | None, mode: str | None):
+    recs = list(records)
+    if fingerprint is None and recs:
+        fingerprint = max(recs, key=lambda r: r.get("created", ""))["data"]["fingerprint"]
+    recs = [r for r in recs if r.get("data", {}).get("fingerprint") == fingerprint]
+    if mode is None and recs:
+        ok = [r for r in recs if r.get("status") == "ok"] or recs
+        mode = max(ok, key=lambda r: r.get("created", "")).get("mode")
+    recs = [r for r in recs if r.get("mode") == mode]
+    latest: dict[tuple, dict] = {}
+    for r in sorted(recs, key=lambda r: r.get("created", "")):
+        latest[(r["estimator"], r["task"], r["seed"])] = r
+    return list(latest.values()), fingerprint, mode
+
+
+def _summarise(recs: list[dict], table: TableDef) -> tuple[dict[str, Cell], str]:
+    ok = [r for r in recs if r.get("status") == "ok"]
+    bad = [r for r in recs if r.get("status") != "ok"]
+    cells = {}
+    for m in table.metrics:
+        vals = [r["scores"].get(m) for r in ok]
+        mean, std, n = aggregate(v * table.scale(m) for v in vals if v is not None)
+        cells[m] = Cell(None if n == 0 else mean, None if n == 0 else std, n)
+    note = ""
+    if not recs:
+        note = "not run yet"
+    elif bad:
+        reasons = []
+        for r in bad:
+            text = f"{r.get('status')}: {r.get('reason') or 'no reason recorded'}"
+            if text not in reasons:
+                reasons.append(text)
+        prefix = "" if not ok else f"{len(bad)} of {len(recs)} seeds failed; "
+        note = prefix + "; ".join(reasons)
+    return cells, note
+
+
+def build_table(
+    table: TableDef | str,
+    records: Sequence[dict] = (),
+    *,
+    data_info: Mapping[str, Any] | None = None,
+    compare: bool = True,
+    fingerprint: str | None = None,
+    mode: str | None = None,
+) -> RenderedTable:
+    """Assemble a table from run records (or, for split tables, the data).
+
+    Parameters
+    ----------
+    table : TableDef or str
+    records : sequence of dict
+        Run records; those of other tables are ignored.  When several data
+        fingerprints or modes are present, the newest is used unless given.
+    data_info : mapping, default=None
+        The stored data record (description, split table); needed for the
+        split tables and used in the header.
+    compare : bool, default=True
+        Add the paper's published numbers below each row.
+    """
+    table = get_table(table) if isinstance(table, str) else table
+    rows: list[TableRow] = []
+    if table.source == "data":
+        columns = table.class_names
+        if not data_info or "split_table" not in data_info:
+            raise ValueError(f"{table.name} is computed from the data: run "
+                             f"'simsbench data describe' or any 'simsbench run' first")
+        st = data_info["split_table"]
+        for idx, vals in zip(st["index"], st["values"]):
+            cells = {c: Cell(float(v), None, 1) for c, v in zip(columns, vals)}
+            rows.append(TableRow((idx,), "simsbench", cells))
+            if compare:
+                pub = _published_row(table.name, idx)
+                if pub:
+                    rows.append(TableRow((idx,), "paper",
+                                         {c: Cell(m, None, 1) for c, (m, _s) in pub.items()}))
+        header = _header(table, data_info, [], compare)
+        return RenderedTable(table, header, rows, compare, columns)
+
+    wanted = {(r.estimator, r.task) for r in table.rows if r.kind == "result"}
+    relevant = [r for r in records if (r.get("estimator"), r.get("task")) in wanted
+                or (table.user_task and r.get("task") == table.user_task)]
+    selected, fingerprint, mode = _select(relevant, fingerprint, mode)
+    # Estimators run on the table's task that are not paper rows: user rows.
+    user_est: dict[str, str] = {}
+    for r in selected:
+        if (r["estimator"], r["task"]) not in wanted:
+            user_est.setdefault(r["estimator"], r.get("estimator_label", r["estimator"]))
+    by_cell: dict[tuple, list[dict]] = {}
+    for r in selected:
+        by_cell.setdefault((r["estimator"], r["task"]), []).append(r)
+    layout = list(table.rows)
+    for est, label in user_est.items():
+        layout.append(Row((label,), est, table.user_task))
+    means: dict[str, dict[str, Cell]] = {}
+    for row in layout:
+        if row.kind == "result":
+            cells, note = _summarise(by_cell.get((row.estimator, row.task), []), table)
+            means[row.key] = cells
+        elif row.kind == "delta":
+            a, b = (means.get(k, {}) for k in row.delta)
+            cells = {}
+            for m in table.metrics:
+                ca, cb = a.get(m), b.get(m)
+                if ca and cb and ca.mean is not None and cb.mean is not None:
+                    cells[m] = Cell(ca.mean - cb.mean, None, min(ca.n, cb.n), signed=True)
+                else:
+                    cells[m] = Cell(signed=True)
+            note = "" if all(c.mean is not None for c in cells.values()) else \
+                "needs both rows"
+        else:
+            cells, note = {m: Cell() for m in table.metrics}, row.note
+        rows.append(TableRow(row.labels, "simsbench", cells, note))
+        if compare:
+            pub = _published_row(table.name, row.key)
+            if pub:
+                rows.append(TableRow(row.labels, "paper", {
+                    m: Cell(pub[m][0], pub[m][1], 0, signed=row.kind == "delta")
+                    for m in table.metrics if m in pub
+                }))
+    seeds = sorted({r["seed"] for r in selected})
+    info = dict(data_info or {})
+    if not info and selected:
+        info = dict(selected[0].get("data", {}))
+    header = _header(table, info, selected, compare, seeds=seeds, mode=mode)
+    return RenderedTable(table, header, rows, compare, table.metrics)
+
+
+def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bool,
+            seeds: Sequence[int] = (), mode: str | None = None) -> list[str]:
+    lines = [f"{table.paper} {table.paper_table} -- {table.title} [{table.name}]"]
+    desc = info.get("description") or "unknown data"
+    lines.append(f"Data: {desc}")
+    if info.get("fingerprint"):
+        lines.append(f"Data fingerprint: {info['fingerprint']}")
+    synthetic = bool(info.get("synthetic")) or str(info.get("spec", "")).startswith("synthetic:")
+    if table.source == "records":
+        scale = ("x100, MAE included" if table.mae_scaled
+                 else "x100 except MAE (unscaled, as in the v2 paper)")
+        has_delta = any(r.kind == "delta" for r in table.rows)
+        lines.append(
+            "Values: mean ± population std (ddof=0) over seeds, " + scale
+            + ("; Δ rows: difference of the means" if has_delta else "")
+        )
+        seed_text = ", ".join(str(s) for s in seeds) if seeds else "none yet"
+        lines.append(
+            f"Paper seeds: {seed_text} (run seeds derived per task); mode: {mode or 'n/a'}"
+        )
+    vers: dict[str, str] = {}
+    for r in records:
+        for k, v in (r.get("versions") or {}).items():
+            vers.setdefault(k, v)
+    if not vers and info.get("versions"):
+        vers = dict(info["versions"])
+    if vers:
+        lines.append("Versions: " + ", ".join(f"{k} {v}" for k, v in sorted(vers.items())))
+    if synthetic:
+        lines.append(
+            "SIMULATED DATA: the simsbench rows are NOT CH-SIMS results and must not be "
+            "presented as such" + ("; 'paper' rows are the published numbers" if compare else "")
+        )
+    elif compare:
+        lines.append("'paper' rows are the published numbers")
+    return lines
+
+
+# --------------------------------------------------------------------------
+# formatting
+
+def _fmt(cell: Cell, decimals: int, with_std: bool = True) -> str:
+    if cell.mean is None or (isinstance(cell.mean, float) and math.isnan(cell.mean)):
+        return "n/a"
+    if cell.signed:
+        return f"{cell.mean:+.{decimals}f}"
+    text = f"{cell.mean:.{decimals}f}"
+    if with_std and cell.std is not None and (cell.n > 1 or cell.n == 0):
+        text += f" ± {cell.std:.{decimals}f}"
+    return text
+
+
+def _grid(rt: RenderedTable) -> tuple[list[str], list[list[str]]]:
+    t = rt.table
+    data_table = t.source == "data"
+    head = list(t.label_columns)
+    if rt.compare:
+        head.append("Source")
+    labels = t.metric_labels
+    head += [labels.get(c, c) for c in rt.columns]
+    has_note = any(r.note for r in rt.rows)
+    if has_note:
+        head.append("Note")
+    body = []
+    for r in rt.rows:
+        line = list(r.labels)
+        if rt.compare:
+            line.append(r.source)
+        for c in rt.columns:
+            cell = r.cells.get(c, Cell())
+            dec = 0 if data_table else t.decimals(c)
+            line.append(_fmt(cell, dec))
+        if has_note:
+            line.append(r.note)
+        body.append(line)
+    return head, body
+
+
+def _markdown(rt: RenderedTable) -> str:
+    head, body = _grid(rt)
+    esc = [[c.replace("|", "\\|") for c in row] for row in [head, *body]]
+    widths = [max(len(row[i]) for row in esc) for i in range(len(head))]
+    n_lab = len(rt.table.label_columns) + (1 if rt.compare else 0)
+    note_col = len(head) - 1 if head[-1] == "Note" else None
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths)) + " |"
+
+    aligns = []
+    for i, w in enumerate(widths):
+        left = i < n_lab or i == note_col
+        aligns.append((":" + "-" * max(w - 1, 2)) if left else ("-" * max(w - 1, 2) + ":"))
+    out = [*(f"> {h}" for h in rt.header), "", line(esc[0]),
+           "| " + " | ".join(a.ljust(w) for a, w in zip(aligns, widths)) + " |"]
+    out += [line(r) for r in esc[1:]]
+    return "\n".join(out) + "\n"
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "±": r"$\pm$", "Δ": r"$\Delta$", "²": r"$^2$", "−": "--", "×": r"$\times$",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters (and the few Unicode signs we print)."""
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in text)
+
+
+def _latex(rt: RenderedTable) -> str:
+    head, body = _grid(rt)
+    n_lab = len(rt.table.label_columns) + (1 if rt.compare else 0)
+    has_note = head[-1] == "Note"
+    spec = "l" * n_lab + "r" * len(rt.columns) + ("l" if has_note else "")
+    out = [f"% {latex_escape(h)}" for h in rt.header]
+    out += ["% requires \\usepackage{booktabs}", f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
+            " & ".join(latex_escape(h) for h in head) + r" \\", "\\midrule"]
+    prev_source = None
+    for row, cells in zip(rt.rows, body):
+        if rt.compare and row.source == "simsbench" and prev_source == "paper":
+            out.append("\\addlinespace")
+        prev_source = row.source
+        out.append(" & ".join(latex_escape(c) for c in cells) + r" \\")
+    out += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+def _csv(rt: RenderedTable) -> str:
+    t = rt.table
+    buf = io.StringIO()
+    for h in rt.header:
+        buf.write(f"# {h}\n")
+    w = csv.writer(buf, lineterminator="\n")
+    head = [c.lower() for c in t.label_columns] + ["source"]
+    data_table = t.source == "data"
+    for c in rt.columns:
+        head += [c] if data_table else [c, f"{c}_std"]
+    head += ["n", "note"]
+    w.writerow(head)
+    for r in rt.rows:
+        line = [*r.labels, r.source]
+        ns = []
+        for c in rt.columns:
+            cell = r.cells.get(c, Cell())
+            dec = 0 if data_table else t.decimals(c)
+            mean = "" if cell.mean is None or math.isnan(cell.mean) else f"{cell.mean:.{dec}f}"
+            line.append(mean)
+            if not data_table:
+                std = "" if cell.std is None or math.isnan(cell.std) else f"{cell.std:.{dec}f}"
+                line.append(std)
+            ns.append(cell.n)
+        line += [max(ns) if ns else 0, r.note]
+        w.writerow(line)
+    return buf.getvalue()
+
+
+def render(rt: RenderedTable, fmt: str = "markdown") -> str:
+    """Format a built table as ``"markdown"``, ``"latex"`` or ``"csv"``."""
+    fmt = {"md": "markdown", "tex": "latex"}.get(fmt, fmt)
+    if fmt == "markdown":
+        return _markdown(rt)
+    if fmt == "latex":
+        return _latex(rt)
+    if fmt == "csv":
+        return _csv(rt)
+    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def table_from_results(
+    name: str,
+    results_dir: str | os.PathLike,
+    slug: str,
+    *,
+    compare: bool = True,
+    mode: str | None = None,
+) -> RenderedTable:
+    """Build a table from the records stored under ``results_dir`` for ``slug``."""
+    table = get_table(name)
+    records = read_records(results_dir, slug)
+    fp = None
+    if table.source == "records":
+        pairs = {(r.estimator, r.task) for r in table.rows}
+        mine = [r for r in records if (r.get("estimator"), r.get("task")) in pairs
+                or (table.user_task and r.get("task") == table.user_task)]
+        if mine:
+            fp = max(mine, key=lambda r: r.get("created", ""))["data"]["fingerprint"]
+    info = read_data_record(results_dir, slug, fp)
+    return build_table(table, records, data_info=info, compare=compare, fingerprint=fp,
+                       mode=mode)
