@@ -245,6 +245,21 @@ class SimsNet(NeuralNet):
             self._pending = 0
 
 
+class LeanEarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping that never holds two copies of the weights.
+
+    On a new best epoch it drops the previous copy just before taking the new
+    one (skorch takes the new copy first, briefly doubling the memory of a
+    large model such as MTFN).  Decisions and restored weights are unchanged.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if (self.load_best and getattr(self, "best_model_weights_", None) is not None
+                and self._is_score_improved(net.history[-1, self.monitor])):
+            self.best_model_weights_ = None
+        super().on_epoch_end(net, **kwargs)
+
+
 # ---------------------------------------------------------------------------
 # the estimator base
 
@@ -477,7 +492,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
             split = HoldoutSplit(self.validation_fraction, seed)
         module = self._build_module(self.feature_dims_, self.seq_lens_)
         callbacks = [
-            ("early_stopping", EarlyStopping(
+            ("early_stopping", LeanEarlyStopping(
                 monitor="valid_loss", patience=self.early_stop, threshold=self.tol,
                 threshold_mode="abs", lower_is_better=True, load_best=True,
                 sink=print if self.verbose else _noop,

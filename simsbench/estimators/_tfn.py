@@ -1,0 +1,483 @@
+"""TFN (tensor fusion network) and MTFN, its multi-task version (CH-SIMS)."""
+
+from __future__ import annotations
+
+import numbers
+
+import torch
+from skorch.callbacks import Callback
+from torch import nn
+
+from simsbench.estimators._deep import (
+    _COMMON_DOC,
+    _MULTITASK_DOC,
+    DeepRegressor,
+    MultiTaskRegressor,
+    SimsNet,
+)
+from simsbench.estimators._lf_dnn import late_fusion_inputs
+from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
+from simsbench.estimators.modules._fusion import TensorFusion
+
+# The reference's fixed output range and shift (not parameters): the fused
+# prediction is sigmoid(x) * 6 - 3, in (-3, 3) even on CH-SIMS.
+OUTPUT_RANGE = 6.0
+OUTPUT_SHIFT = -3.0
+
+
+# ---------------------------------------------------------------------------
+# torch modules
+
+class _TensorFusionTrunk(nn.Module):
+    """Audio/vision SubNets, the text LSTM and the tensor-fusion M head.
+
+    ``fusion`` holds the first post-fusion Linear (the reference's
+    ``post_fusion_layer_1``); ``post_fusion_layer_2``/``_3`` follow.
+    """
+
+    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
+                 post_fusion_dropout):
+        super().__init__()
+        h_t, h_a, h_v = hidden_dims
+        p_a, p_v, p_t = dropouts
+        self.modalities = tuple(dims)
+        if "audio" in dims:
+            self.audio_subnet = SubNet(dims["audio"], h_a, p_a)
+        if "vision" in dims:
+            self.video_subnet = SubNet(dims["vision"], h_v, p_v)
+        if "text" in dims:
+            self.text_subnet = TextSubNet(dims["text"], h_t, text_out, dropout=p_t)
+        sizes = (h_a if "audio" in dims else 0, h_v if "vision" in dims else 0,
+                 text_out if "text" in dims else 0)
+        self.fusion = TensorFusion(sizes, post_fusion_dim, post_fusion_dropout)
+        self.post_fusion_layer_2 = nn.Linear(post_fusion_dim, post_fusion_dim)
+        self.post_fusion_layer_3 = nn.Linear(post_fusion_dim, 1)
+
+    def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
+        reps = {}
+        if "text" in self.modalities:
+            reps["text"] = self.text_subnet(text, text_lengths)
+        if "audio" in self.modalities:
+            reps["audio"] = self.audio_subnet(audio)
+        if "vision" in self.modalities:
+            reps["vision"] = self.video_subnet(vision)
+        return reps
+
+    def fused(self, reps):
+        x = torch.relu(self.fusion(audio=reps.get("audio"), vision=reps.get("vision"),
+                                   text=reps.get("text")))
+        x = torch.relu(self.post_fusion_layer_2(x))
+        x = self.post_fusion_layer_3(x)
+        return (torch.sigmoid(x) * OUTPUT_RANGE + OUTPUT_SHIFT).reshape(-1)
+
+
+class TFNModule(_TensorFusionTrunk):
+    """TFN: encoders, ``[1;a] ⊗ [1;v] ⊗ [1;t]``, Dropout, 3-layer MLP, sigmoid·6−3."""
+
+    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts):
+        p_a, p_v, p_t, p_post = dropouts
+        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, (p_a, p_v, p_t), p_post)
+
+    def forward(self, **inputs):
+        return self.fused(self.representations(**inputs))
+
+
+class MTFNModule(_TensorFusionTrunk):
+    """MTFN: the TFN trunk and M head plus unimodal T/A/V heads."""
+
+    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
+                 dropouts, post_dropouts):
+        p_text, p_audio, p_video, p_fusion = post_dropouts
+        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, dropouts, p_fusion)
+        d_t, d_a, d_v = post_dims
+        h_t, h_a, h_v = hidden_dims
+        if "text" in dims:
+            self.post_text = PostHead(text_out, d_t, p_text)
+        if "audio" in dims:
+            self.post_audio = PostHead(h_a, d_a, p_audio)
+        if "vision" in dims:
+            self.post_video = PostHead(h_v, d_v, p_video)
+
+    def forward(self, **inputs):
+        reps = self.representations(**inputs)
+        out_t = self.post_text(reps["text"]) if "text" in reps else None
+        out_a = self.post_audio(reps["audio"]) if "audio" in reps else None
+        out_v = self.post_video(reps["vision"]) if "vision" in reps else None
+        return self.fused(reps), out_t, out_a, out_v
+
+
+# ---------------------------------------------------------------------------
+# training helpers
+
+class _TensorFusionNet(SimsNet):
+    """SimsNet that keeps the peak memory of the big fusion layer down.
+
+    At the end of each epoch it frees the fusion layer's reused buffers
+    (weight gradient and dropout mask, ~0.7 GB for MTFN) so that they do not
+    coexist with the early-stopping copy of the weights (the shell's
+    :class:`~simsbench.estimators._deep.LeanEarlyStopping` keeps one copy).
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        super().on_epoch_end(net, **kwargs)
+        for m in self.module_.modules():
+            if isinstance(m, TensorFusion):
+                m.release_buffers()
+
+
+class _ReleaseFusionBuffers(Callback):
+    """Free the reused weight-gradient buffer of the tensor fusion after fit."""
+
+    def on_train_end(self, net, **kwargs):
+        for m in net.module_.modules():
+            if isinstance(m, TensorFusion):
+                m.release_buffers()
+
+
+def _check_int_tuple(est, name, n):
+    v = getattr(est, name)
+    if (not isinstance(v, tuple | list) or len(v) != n
+            or not all(isinstance(x, numbers.Integral) and x >= 1 for x in v)):
+        raise ValueError(f"{type(est).__name__}: {name} must be {n} positive ints, got {v!r}")
+    return tuple(int(x) for x in v)
+
+
+def _check_pos_int(est, name):
+    v = getattr(est, name)
+    if not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"{type(est).__name__}: {name} must be a positive int, got {v!r}")
+    return int(v)
+
+
+def _check_probs(est, name, n):
+    v = getattr(est, name)
+    if (not isinstance(v, tuple | list) or len(v) != n
+            or not all(isinstance(x, numbers.Real) and 0 <= x < 1 for x in v)):
+        raise ValueError(f"{type(est).__name__}: {name} must be {n} floats in [0, 1), got {v!r}")
+    return tuple(float(x) for x in v)
+
+
+def _check_nonneg(est, name):
+    v = getattr(est, name)
+    if not isinstance(v, numbers.Real) or v < 0:
+        raise ValueError(f"{type(est).__name__}: {name} must be a float >= 0, got {v!r}")
+    return float(v)
+
+
+_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted private skorch net (``net_.module_`` is the torch module).
+    n_epochs_, best_epoch_ : int
+        Epochs trained and the epoch whose weights were restored.
+    train_loss_curve_, valid_loss_curve_ : list of float
+        Per-epoch losses.
+    feature_dims_, seq_lens_ : dict
+        Input shapes seen in ``fit``.
+    n_params_ : int
+        Trainable parameters.
+"""
+
+_SPEED_NOTES = """
+    The fusion layer is computed without materialising the fusion tensor
+    (``simsbench.estimators.modules._fusion``): outputs and gradients equal
+    the explicit outer product followed by Dropout and Linear (checked in
+    float64 in ``tests/test_tfn.py``), but an epoch is several times faster
+    and needs far less memory.  Two consequences: the fusion dropout
+    probability is rounded to a multiple of 2⁻¹⁶ (kept values are scaled by
+    the exact inverse keep rate), and the dropout masks are drawn
+    differently from ``nn.Dropout``, so runs are not bit-identical to a
+    naive implementation with the same seed.  Adam runs with ``fused=True``.
+"""
+
+
+class TFN(DeepRegressor):
+    __doc__ = """Tensor Fusion Network (TFN) regressor.
+
+    Audio and vision are time-averaged and encoded by 3-layer DNNs
+    (``SubNet``), text by a 1-layer LSTM.  Each representation gets a
+    constant 1 appended in front, and the three are fused by their outer
+    product ``[1;a] ⊗ [1;v] ⊗ [1;t]`` (audio-major), which holds the
+    unimodal, bimodal and trimodal interactions.  The flattened tensor goes
+    through Dropout and a 3-layer MLP; the output is ``sigmoid(x)·6 − 3``.
+    Trained with L1 loss.  With a subset of modalities the outer product is
+    taken over the modalities present.
+
+    Parameters
+    ----------
+    hidden_dims : tuple of 3 int, default=(128, 32, 128)
+        (text, audio, vision) encoder widths.
+    text_out : int, default=256
+        Output width of the text encoder.
+    post_fusion_dim : int, default=32
+        Width of the fusion MLP.
+    dropouts : tuple of 4 float, default=(0.4, 0.4, 0.4, 0.4)
+        (audio, video, text, post-fusion) dropout, in the reference's order;
+        the post-fusion dropout acts on the fusion tensor.
+    pooling : {"length_aware", "padded"}, default="length_aware"
+        ``"length_aware"`` averages audio/vision over real frames and runs the
+        text LSTM over the real tokens; ``"padded"`` is the reference
+        behaviour (zero padding averaged in; LSTM over all padded steps).
+    """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
+    Notes
+    -----
+    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
+    §4.4): batch 32, learning rate 5e-4, no weight decay; 35,632,077
+    trainable parameters with CH-SIMS shapes, 35,009,600 of them in the first
+    post-fusion layer (the fusion tensor has 33·129·257 = 1,094,049 entries).
+    The output range and shift (6 and −3) are constants, not parameters.
+
+    Deliberate differences from the reference:
+
+    * the text dropout is applied to the LSTM's final state (in the
+      reference it is a no-op, reference-facts §4.0), as in ``LFDNN``;
+    * ``pooling="length_aware"`` by default (see ``pooling``).
+    """ + _SPEED_NOTES + """
+    References
+    ----------
+    .. [1] Zadeh, A., et al. "Tensor Fusion Network for Multimodal Sentiment
+       Analysis." EMNLP 2017.
+    .. [2] Yu, W., et al. "CH-SIMS: A Chinese multimodal sentiment analysis
+       dataset with fine-grained annotation of modality." ACL 2020.
+
+    Examples
+    --------
+    >>> from simsbench.datasets import make_synthetic
+    >>> from simsbench.estimators import TFN
+    >>> ds = make_synthetic(n_samples=(60, 20, 20), seq_lens=(6, 10, 8),
+    ...                     feature_dims=(16, 5, 7), random_state=0)
+    >>> model = TFN(hidden_dims=(16, 8, 16), text_out=16, max_epochs=2,
+    ...             random_state=0).fit(ds.X("train"), ds.y("train"))
+    >>> model.predict(ds.X("test")).shape
+    (20,)
+    """
+
+    # Small hyperparameters for the common checks and fast tests.
+    # (one thread: tiny models gain nothing from more, and lose a lot when
+    # the machine is shared.)
+    _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
+                    "batch_size": 16, "max_epochs": 3, "n_threads": 1}
+
+    def __init__(
+        self,
+        *,
+        hidden_dims=(128, 32, 128),
+        text_out=256,
+        post_fusion_dim=32,
+        dropouts=(0.4, 0.4, 0.4, 0.4),
+        pooling="length_aware",
+        modalities=("text", "audio", "vision"),
+        batch_size=32,
+        learning_rate=5e-4,
+        weight_decay=0.0,
+        max_epochs=100,
+        early_stop=8,
+        tol=1e-6,
+        validation_fraction=0.2,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        n_threads=None,
+    ):
+        self.hidden_dims = hidden_dims
+        self.text_out = text_out
+        self.post_fusion_dim = post_fusion_dim
+        self.dropouts = dropouts
+        self.pooling = pooling
+        self.modalities = modalities
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.early_stop = early_stop
+        self.tol = tol
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_threads = n_threads
+
+    def _prepare_inputs(self, X):
+        return late_fusion_inputs(self, X)
+
+    def _build_module(self, dims, seq_lens):
+        hidden = _check_int_tuple(self, "hidden_dims", 3)
+        text_out = _check_pos_int(self, "text_out")
+        post = _check_pos_int(self, "post_fusion_dim")
+        dropouts = _check_probs(self, "dropouts", 4)
+        _check_nonneg(self, "weight_decay")
+        return TFNModule(dims, hidden, text_out, post, dropouts)
+
+    def _callbacks(self):
+        return [("release_fusion_buffers", _ReleaseFusionBuffers())]
+
+    _net_class = _TensorFusionNet
+
+    def _net_kwargs(self):
+        return {"optimizer__fused": True}
+
+
+class MTFN(MultiTaskRegressor):
+    __doc__ = """Multi-task Tensor Fusion Network (MTFN) regressor (CH-SIMS).
+
+    The TFN trunk (audio/vision ``SubNet``, text LSTM) feeds four heads:
+    the multimodal M head is TFN's tensor fusion ``[1;a] ⊗ [1;v] ⊗ [1;t]``
+    followed by Dropout, a 3-layer MLP and ``sigmoid(x)·6 − 3``; the T, A and
+    V heads are Dropout → Linear → ReLU → Linear → ReLU → Linear on one
+    modality's representation, trained on CH-SIMS's unimodal labels.  The
+    loss (and the validation loss used for early stopping) is the weighted
+    sum of the four L1 losses.
+
+    Parameters
+    ----------
+    hidden_dims : tuple of 3 int, default=(256, 32, 256)
+        (text, audio, vision) encoder widths.
+    text_out : int, default=256
+        Output width of the text encoder.
+    post_fusion_dim : int, default=64
+        Width of the M head's MLP.
+    post_text_dim, post_audio_dim, post_video_dim : int, default=64, 4, 8
+        Widths of the T, A and V heads.
+    dropouts : tuple of 3 float, default=(0.2, 0.2, 0.2)
+        (audio, video, text) encoder dropout, in the reference's order.
+    post_dropouts : tuple of 4 float, default=(0.2, 0.2, 0.2, 0.2)
+        (text, audio, video, fusion) head dropout; the fusion dropout acts on
+        the fusion tensor.
+    pooling : {"length_aware", "padded"}, default="length_aware"
+        As in :class:`TFN`.
+    """ + _MULTITASK_DOC + """
+    text_weight_decay, audio_weight_decay, video_weight_decay : float, \
+default=1e-3, 1e-4, 1e-5
+        Adam weight decay of the text, audio and video encoders.
+    """ + _COMMON_DOC.replace(
+        "        Adam (coupled L2) weight decay.",
+        "        Adam (coupled L2) weight decay of every other parameter (the\n"
+        "        heads and the fusion); the reference passes none, so 0.") \
+        + _ATTRIBUTES_DOC + """
+    Notes
+    -----
+    Defaults are the reference's CH-SIMS configuration (reference-facts
+    §4.13, column "MTFN SIMS"; optimizer groups §3.4): batch 64, learning
+    rate 5e-3, loss weights M/T/A/V = 0.6/0.4/0/1 (the A head exists but is
+    not trained), weight decay 1e-3/1e-4/1e-5 on the text/audio/video
+    encoders and 0 elsewhere.  140,957,188 trainable parameters with CH-SIMS
+    shapes, 139,495,552 of them in the first post-fusion layer (fusion
+    tensor 33·257·257 = 2,179,617 entries).  ``get_representations`` returns
+    the trunk's text, audio and vision outputs.
+
+    Deliberate differences from the reference:
+
+    * the text dropout is applied to the LSTM's final state (a no-op in the
+      reference, reference-facts §4.0);
+    * ``pooling="length_aware"`` by default.
+    """ + _SPEED_NOTES + """
+    References
+    ----------
+    .. [1] Yu, W., et al. "CH-SIMS: A Chinese multimodal sentiment analysis
+       dataset with fine-grained annotation of modality." ACL 2020.
+    .. [2] Zadeh, A., et al. "Tensor Fusion Network for Multimodal Sentiment
+       Analysis." EMNLP 2017.
+
+    Examples
+    --------
+    >>> from simsbench.datasets import LABELS, make_synthetic
+    >>> from simsbench.estimators import MTFN
+    >>> ds = make_synthetic(n_samples=(60, 20, 20), seq_lens=(6, 10, 8),
+    ...                     feature_dims=(16, 5, 7), random_state=0)
+    >>> model = MTFN(hidden_dims=(16, 8, 16), text_out=16, max_epochs=2,
+    ...              random_state=0).fit(ds.X("train"), ds.y("train", LABELS))
+    >>> model.predict_all(ds.X("test")).shape
+    (20, 4)
+    """
+
+    _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
+                    "post_text_dim": 4, "post_audio_dim": 4, "post_video_dim": 4,
+                    "batch_size": 16, "max_epochs": 3, "n_threads": 1}
+
+    def __init__(
+        self,
+        *,
+        hidden_dims=(256, 32, 256),
+        text_out=256,
+        post_fusion_dim=64,
+        post_text_dim=64,
+        post_audio_dim=4,
+        post_video_dim=8,
+        dropouts=(0.2, 0.2, 0.2),
+        post_dropouts=(0.2, 0.2, 0.2, 0.2),
+        pooling="length_aware",
+        tasks=("T", "A", "V"),
+        loss_weights=(0.6, 0.4, 0.0, 1.0),
+        text_weight_decay=1e-3,
+        audio_weight_decay=1e-4,
+        video_weight_decay=1e-5,
+        modalities=("text", "audio", "vision"),
+        batch_size=64,
+        learning_rate=5e-3,
+        weight_decay=0.0,
+        max_epochs=100,
+        early_stop=8,
+        tol=1e-6,
+        validation_fraction=0.2,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        n_threads=None,
+    ):
+        self.hidden_dims = hidden_dims
+        self.text_out = text_out
+        self.post_fusion_dim = post_fusion_dim
+        self.post_text_dim = post_text_dim
+        self.post_audio_dim = post_audio_dim
+        self.post_video_dim = post_video_dim
+        self.dropouts = dropouts
+        self.post_dropouts = post_dropouts
+        self.pooling = pooling
+        self.tasks = tasks
+        self.loss_weights = loss_weights
+        self.text_weight_decay = text_weight_decay
+        self.audio_weight_decay = audio_weight_decay
+        self.video_weight_decay = video_weight_decay
+        self.modalities = modalities
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.early_stop = early_stop
+        self.tol = tol
+        self.validation_fraction = validation_fraction
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        self.n_threads = n_threads
+
+    def _prepare_inputs(self, X):
+        return late_fusion_inputs(self, X)
+
+    def _build_module(self, dims, seq_lens):
+        hidden = _check_int_tuple(self, "hidden_dims", 3)
+        text_out = _check_pos_int(self, "text_out")
+        post = _check_pos_int(self, "post_fusion_dim")
+        post_dims = tuple(_check_pos_int(self, f"post_{m}_dim")
+                          for m in ("text", "audio", "video"))
+        dropouts = _check_probs(self, "dropouts", 3)
+        post_dropouts = _check_probs(self, "post_dropouts", 4)
+        _check_nonneg(self, "weight_decay")
+        return MTFNModule(dims, hidden, text_out, post, post_dims, dropouts, post_dropouts)
+
+    def _param_groups(self):
+        # Encoders get their own weight decay; everything else (heads, fusion)
+        # stays in the default group with ``weight_decay``.
+        return [
+            (f"{name}_subnet.*", {"weight_decay": _check_nonneg(self, f"{name}_weight_decay")})
+            for name in ("text", "audio", "video")
+        ]
+
+    def _callbacks(self):
+        return [("release_fusion_buffers", _ReleaseFusionBuffers())]
+
+    _net_class = _TensorFusionNet
+
+    def _net_kwargs(self):
+        return {"optimizer__fused": True}
