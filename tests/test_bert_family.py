@@ -174,6 +174,17 @@ def test_bert_mode_fine_tunes(cls, tiny_bert, tiny):
         assert est.n_params_ - count_parameters(bert) == count_parameters(feat)
 
 
+@pytest.mark.parametrize("cls", [MISA, MMIM, SelfMM, BertMAG], ids=lambda c: c.__name__)
+def test_common_checks_in_bert_mode(cls, tiny_bert, tiny):
+    """The full common checks (clone, pickling, seeding, modality subsets...)
+    with a local tiny BERT checkpoint; BERT-MAG has no other mode."""
+    from simsbench.utils.estimator_checks import check_estimator
+
+    est = cls(**cls._tiny_params).set_params(text_encoder="bert", pretrained=tiny_bert,
+                                             max_epochs=1)
+    check_estimator(est, dataset=tiny)
+
+
 def test_bert_mode_errors(tiny_bert, tiny, tmp_path):
     X, y = tiny.X("train", text_bert=True), tiny.y("train")
     with pytest.raises(ValueError, match="pretrained=PATH"):

@@ -148,6 +148,7 @@ class BertMAG(BertFamilyMixin, DeepRegressor):
     _features_mode = False
 
     _tiny_params = {"batch_size": 16, "max_epochs": 2, "n_threads": 1}
+    _required_modalities = ("text",)
 
     def __init__(
         self,

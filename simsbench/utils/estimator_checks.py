@@ -48,16 +48,23 @@ def tiny_dataset(random_state=0, kind="sims"):
     )
 
 
+def _X(ds, split, modalities=None):
+    """Features of ``split``, with ``text_bert`` whenever the data has it
+    (BERT-mode estimators need it; every other estimator ignores it)."""
+    kw = {} if modalities is None else {"modalities": modalities}
+    return ds.X(split, text_bert=ds[split].text_bert is not None, **kw)
+
+
 def _fit(est, ds, y_labels="M"):
-    return est.fit(ds.X("train"), ds.y("train", y_labels),
-                   X_valid=ds.X("valid"), y_valid=ds.y("valid", y_labels))
+    return est.fit(_X(ds, "train"), ds.y("train", y_labels),
+                   X_valid=_X(ds, "valid"), y_valid=ds.y("valid", y_labels))
 
 
 def _fit_any(est, ds, y_labels="M"):
     try:
         return _fit(est, ds, y_labels)
     except TypeError:  # estimators without X_valid (e.g. classical ones)
-        return est.fit(ds.X("train"), ds.y("train", y_labels))
+        return est.fit(_X(ds, "train"), ds.y("train", y_labels))
 
 
 def check_fit_returns_self(est, ds):
@@ -67,14 +74,14 @@ def check_fit_returns_self(est, ds):
 
 def check_not_fitted(est, ds):
     try:
-        clone(est).predict(ds.X("test"))
+        clone(est).predict(_X(ds, "test"))
     except NotFittedError:
         return
     raise AssertionError("predict before fit must raise NotFittedError")
 
 
 def check_predict_shape_dtype(est, ds):
-    p = _fit_any(clone(est), ds).predict(ds.X("test"))
+    p = _fit_any(clone(est), ds).predict(_X(ds, "test"))
     n = ds["test"].n_samples
     assert p.shape == (n,), f"predict returned shape {p.shape}, expected ({n},)"
     assert p.dtype == np.float64, f"predict returned {p.dtype}, expected float64"
@@ -83,30 +90,37 @@ def check_predict_shape_dtype(est, ds):
 
 def check_pickle_roundtrip(est, ds):
     e = _fit_any(clone(est), ds)
-    p1 = e.predict(ds.X("test"))
+    p1 = e.predict(_X(ds, "test"))
     e2 = pickle.loads(pickle.dumps(e))
-    np.testing.assert_array_equal(p1, e2.predict(ds.X("test")))
+    np.testing.assert_array_equal(p1, e2.predict(_X(ds, "test")))
 
 
 def check_seed_reproducible(est, ds):
     if "random_state" not in est.get_params():
         return
-    a = _fit_any(clone(est).set_params(random_state=0), ds).predict(ds.X("test"))
-    b = _fit_any(clone(est).set_params(random_state=0), ds).predict(ds.X("test"))
+    a = _fit_any(clone(est).set_params(random_state=0), ds).predict(_X(ds, "test"))
+    b = _fit_any(clone(est).set_params(random_state=0), ds).predict(_X(ds, "test"))
     np.testing.assert_array_equal(a, b, err_msg="same random_state, different predictions")
-    c = _fit_any(clone(est).set_params(random_state=1), ds).predict(ds.X("test"))
+    c = _fit_any(clone(est).set_params(random_state=1), ds).predict(_X(ds, "test"))
     assert not np.array_equal(a, c), "different random_state gave identical predictions"
 
 
 def check_modality_subsets(est, ds, subsets=(("text",), ("audio",), ("vision",))):
     if "modalities" not in est.get_params():
         return
+    # an estimator may need some modality (BERT-MAG's gate sits in BERT's text
+    # path): each subset is then taken together with the required ones
+    required = set(getattr(est, "_required_modalities", ()))
+    order = ("text", "audio", "vision")
+    subsets = dict.fromkeys(
+        tuple(m for m in order if m in set(s) | required) for s in subsets
+    )
     for mods in subsets:
         e = clone(est).set_params(modalities=mods)
-        X_tr, X_te = ds.X("train", mods), ds.X("test", mods)
+        X_tr, X_te = _X(ds, "train", mods), _X(ds, "test", mods)
         y, yv = ds.y("train"), ds.y("valid")
         try:
-            e.fit(X_tr, y, X_valid=ds.X("valid", mods), y_valid=yv)
+            e.fit(X_tr, y, X_valid=_X(ds, "valid", mods), y_valid=yv)
         except TypeError:
             e.fit(X_tr, y)
         p = e.predict(X_te)
@@ -115,7 +129,7 @@ def check_modality_subsets(est, ds, subsets=(("text",), ("audio",), ("vision",))
 
 def check_multitask_target(est, ds):
     e = _fit_any(clone(est), ds, LABELS)
-    p = e.predict(ds.X("test"))
+    p = e.predict(_X(ds, "test"))
     assert p.shape == (ds["test"].n_samples,)
 
 
