@@ -79,8 +79,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="data spec (repeatable); default: synthetic:sims for the CH-SIMS "
                         "tables and synthetic:simsv2 for the v2 tables")
     p.add_argument("--quick", action="store_true",
-                   help=f"smoke run: first seed only and at most "
-                        f"{_quick_epochs()} training epochs")
+                   help=f"smoke run: first seed only, at most {_quick_epochs()} training "
+                        f"epoch(s) and at most {_quick_train()} training clips")
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                    help="parallel runs (each gets cores // N torch threads)")
     p.add_argument("--backend", default="loky", metavar="NAME",
@@ -111,6 +111,12 @@ def _quick_epochs() -> int:
     from simsbench.runner import QUICK_MAX_EPOCHS
 
     return QUICK_MAX_EPOCHS
+
+
+def _quick_train() -> int:
+    from simsbench.runner import QUICK_MAX_TRAIN
+
+    return QUICK_MAX_TRAIN
 
 
 # ---------------------------------------------------------------------------

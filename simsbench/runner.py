@@ -49,6 +49,7 @@ from simsbench.specs import EstimatorSpec, SpecError, TaskSpec, canonical, spec_
 __all__ = [
     "EXCLUDED_PARAMS",
     "QUICK_MAX_EPOCHS",
+    "QUICK_MAX_TRAIN",
     "GridResult",
     "PlannedRun",
     "Progress",
@@ -60,8 +61,12 @@ __all__ = [
     "run_grid",
 ]
 
-QUICK_MAX_EPOCHS = 2
+QUICK_MAX_EPOCHS = 1
 """Epoch cap of ``--quick`` runs (estimators with a ``max_epochs`` parameter)."""
+QUICK_MAX_TRAIN = 400
+"""``--quick`` runs train on a seeded subset of at most this many labelled
+clips (and as many unlabelled ones); valid and test stay whole.  A smoke run:
+its numbers say nothing about the models."""
 
 EXCLUDED_PARAMS = ("n_threads", "verbose")
 """Parameters that do not change a run's result and stay out of its key."""
@@ -169,6 +174,8 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
             "data": data_info["fingerprint"],
             "simsbench": __version__,
         }
+        if req.quick:
+            base["quick_max_train"] = QUICK_MAX_TRAIN
         try:
             est = _build(req, data_info["kind"], run_seed)
         except Exception as exc:  # noqa: BLE001 - ImportError, SpecError...
@@ -221,6 +228,8 @@ def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict
                 raise RunnerError(
                     f"{req.data} changed while the grid ran (fingerprint differs)"
                 )
+            if req.quick and not req.tiny:
+                dataset = dataset.subsample(QUICK_MAX_TRAIN, QUICK_MAX_TRAIN)
             est = _build(req, dataset.kind, planned.run_seed)
             if n_threads and "n_threads" in est.get_params(deep=False):
                 est.set_params(n_threads=n_threads)

@@ -442,6 +442,11 @@ def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bo
         lines.append(
             f"Paper seeds: {seed_text} (run seeds derived per task); mode: {mode or 'n/a'}"
         )
+        if mode and "quick" in mode:
+            lines.append(
+                "QUICK SMOKE RUN: one seed, capped epochs and a subsampled training set; "
+                "these numbers check that everything runs, they are not benchmark results"
+            )
     vers: dict[str, str] = {}
     for r in records:
         for k, v in (r.get("versions") or {}).items():

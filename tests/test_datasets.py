@@ -331,3 +331,14 @@ def test_data_layer_does_not_import_torch():
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_subsample_keeps_valid_test_and_is_deterministic(tiny_v2):
+    sub = tiny_v2.subsample(max_train=10, max_unlabelled=5, random_state=0)
+    again = tiny_v2.subsample(max_train=10, max_unlabelled=5, random_state=0)
+    assert sub["train"].n_samples == 10 and sub["unlabelled"].n_samples == 5
+    assert sub["test"].n_samples == tiny_v2["test"].n_samples
+    np.testing.assert_array_equal(sub.y("train", LABELS), again.y("train", LABELS))
+    assert sub.fingerprint != tiny_v2.fingerprint and "subsampled" in sub.description
+    assert set(sub["train"].ids) <= set(tiny_v2["train"].ids)
+    assert tiny_v2.subsample(max_train=10_000) is tiny_v2

@@ -300,6 +300,41 @@ class MultimodalDataset:
             return y
         return np.concatenate([y, self.y(UNLABELLED, labels)])
 
+    def subsample(
+        self, max_train: int | None = None, max_unlabelled: int | None = None,
+        random_state: int = 0,
+    ) -> MultimodalDataset:
+        """A copy whose training (and unlabelled) part is a seeded random
+        subset of at most ``max_train`` (``max_unlabelled``) clips.
+
+        Validation and test splits are kept whole.  Used by ``--quick`` smoke
+        runs; the description says so.
+        """
+        import dataclasses
+
+        rng = np.random.RandomState(random_state)
+        splits = dict(self.splits)
+        notes = []
+        for name, cap in (("train", max_train), (UNLABELLED, max_unlabelled)):
+            if cap is None or name not in splits or splits[name].n_samples <= cap:
+                continue
+            sp = splits[name]
+            idx = np.sort(rng.choice(sp.n_samples, size=cap, replace=False))
+            splits[name] = Split(
+                **{f.name: _take(getattr(sp, f.name), idx) for f in dataclasses.fields(Split)}
+            )
+            notes.append(f"{name} subsampled to {cap} of {sp.n_samples} clips")
+        if not notes:
+            return self
+        return MultimodalDataset(
+            splits=splits, name=self.name, kind=self.kind,
+            description=f"{self.description} [{'; '.join(notes)}]",
+            fingerprint=hashlib.sha256(
+                f"{self.fingerprint}|{'; '.join(notes)}|{random_state}".encode()
+            ).hexdigest(),
+            label_range=self.label_range,
+        )
+
     def summary(self) -> str:
         parts = [f"{s}={self.splits[s].n_samples}" for s in self.splits]
         return (
@@ -323,3 +358,11 @@ class MultimodalDataset:
                 h.update(lab.encode() + np.ascontiguousarray(sp.labels[lab]).tobytes())
         return h.hexdigest()
 
+
+
+def _take(value, idx):
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return {k: np.asarray(v)[idx] for k, v in value.items()}
+    return np.asarray(value)[idx]
