@@ -325,6 +325,22 @@ _COMMON_DOC = """
         Torch intra-op threads during fit/predict (None: torch's default).
 """
 
+_ATTRIBUTES_DOC = """
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted private skorch net (``net_.module_`` is the torch module).
+    n_epochs_, best_epoch_ : int
+        Epochs trained and the epoch whose weights were restored.
+    train_loss_curve_, valid_loss_curve_ : list of float
+        Per-epoch losses.
+    feature_dims_, seq_lens_ : dict
+        Input shapes seen in ``fit``.
+    n_params_ : int
+        Trainable parameters.
+"""
+"""The fitted attributes every deep estimator has (docstring text)."""
+
 
 class DeepRegressor(RegressorMixin, BaseEstimator):
     """Base class of the deep estimators (not used directly).

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn.init import xavier_normal_
 
 from simsbench.estimators._deep import (
+    _ATTRIBUTES_DOC,
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
@@ -108,20 +109,6 @@ def _check_hidden(est):
     return dims
 
 
-_ATTRIBUTES_DOC = """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-"""
 
 
 class LMF(DeepRegressor):

@@ -9,6 +9,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from simsbench.estimators._deep import (
+    _ATTRIBUTES_DOC,
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
@@ -164,20 +165,6 @@ def _check_nonneg(est, name):
     return float(v)
 
 
-_ATTRIBUTES_DOC = """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-"""
 
 _SPEED_NOTES = """
     The fusion layer is computed without materialising the fusion tensor
