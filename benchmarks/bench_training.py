@@ -43,7 +43,7 @@ V2_MODELS = {"AVMC", "AVMCSemi"}
 SKIP = {"BertMAG": "needs a local BERT checkpoint (bert mode only)"}
 
 WORKER = r"""
-import json, resource, sys, time, warnings
+import json, sys, time, warnings
 warnings.simplefilter("ignore")
 import numpy as np
 name, data, cache, epochs, threads, full = sys.argv[1:7]
@@ -58,10 +58,15 @@ labels = ("M", "T", "A", "V")
 X = ds.X_semi() if semi else ds.X("train")
 y = ds.y_semi(labels) if semi else ds.y("train", labels)
 Xv, yv = ds.X("valid"), ds.y("valid", labels)
+def peak_mb():
+    # VmHWM resets at exec (ru_maxrss would include the parent's memory)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
 # materialise the arrays (the memmap pages count once loaded)
 X = {k: np.asarray(v) for k, v in X.items()}
 Xv = {k: np.asarray(v) for k, v in Xv.items()}
-base_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+base_mb = peak_mb()
 cls = get_estimator_class(name)
 params = dict(random_state=0, n_threads=threads)
 if not full:
@@ -72,10 +77,10 @@ est.fit(X, y, X_valid=Xv, y_valid=yv)
 pred = est.predict(ds.X("test"))
 wall = time.perf_counter() - t
 durs = [float(d) for d in est.net_.history[:, "dur"]]
-peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+peak = peak_mb()
 print("RESULT " + json.dumps({
     "model": name, "epochs": len(durs), "s_per_epoch": durs,
-    "peak_mb": peak_mb, "data_mb": base_mb, "n_params": int(est.n_params_),
+    "peak_mb": peak, "data_mb": base_mb, "n_params": int(est.n_params_),
     "fit_predict_s": wall, "best_epoch": int(est.best_epoch_),
 }))
 """

@@ -38,7 +38,7 @@ def small():
     """A small dataset with enough signal for 'beats the mean' tests."""
     return make_synthetic(
         n_samples=(400, 120, 150), seq_lens=(10, 40, 16), feature_dims=(32, 12, 24),
-        random_state=0,
+        n_latent=8, random_state=0,
     )
 
 
@@ -46,7 +46,7 @@ def small():
 def small_v2():
     return make_synthetic(
         "simsv2", n_samples=(400, 120, 150), seq_lens=(10, 40, 16),
-        feature_dims=(32, 10, 20), n_unlabelled=400, random_state=0,
+        feature_dims=(32, 10, 20), n_unlabelled=400, n_latent=8, random_state=0,
     )
 
 

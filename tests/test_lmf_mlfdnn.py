@@ -223,7 +223,7 @@ def scarce():
     labels (each modality's features carry its own label) add information
     that the M label alone does not pin down."""
     return make_synthetic(n_samples=(200, 100, 200), seq_lens=(8, 20, 10),
-                          feature_dims=(128, 33, 256), random_state=0)
+                          feature_dims=(128, 33, 256), n_latent=8, random_state=0)
 
 
 @pytest.mark.slow

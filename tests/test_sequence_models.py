@@ -199,7 +199,7 @@ def test_bad_hyperparameters_raise(cls, tiny):
 def signal():
     return make_synthetic(
         n_samples=(400, 120, 150), seq_lens=(10, 40, 16), feature_dims=(32, 12, 24),
-        random_state=0,
+        n_latent=8, random_state=0,
     )
 
 

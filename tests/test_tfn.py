@@ -252,7 +252,8 @@ def multitask_data():
     synthetic generator): the T/A/V supervision is informative."""
     return make_synthetic(n_samples=(200, 100, 150), seq_lens=(10, 40, 16),
                           feature_dims=(32, 12, 24),
-                          label_spread={"T": 0.5, "A": 0.5, "V": 0.5}, random_state=0)
+                          label_spread={"T": 0.5, "A": 0.5, "V": 0.5}, n_latent=8,
+                          random_state=0)
 
 
 def test_mtfn_beats_tfn_and_single_task(multitask_data):

@@ -44,6 +44,7 @@ def tiny_dataset(random_state=0, kind="sims"):
         seq_lens=(6, 12, 8),
         feature_dims=(16, 5, 7),
         n_unlabelled=16 if kind == "simsv2" else 0,
+        n_latent=8,  # few latent factors suit the few feature dims
         random_state=random_state,
     )
 
