@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch")  # deep tests skip cleanly without torch
+
 import pickle
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 
 from simsbench.estimators import MISA, MMIM, BertMAG, SelfMM
@@ -37,6 +40,7 @@ def test_reference_parameter_count_simsv2(est, expected):
 
 
 def test_bert_mag_gate_count():
+    pytest.importorskip("transformers")  # the optional [bert] extra
     from transformers import BertConfig, BertModel
 
     from simsbench.estimators._bert_mag import BertMAGModule
@@ -135,6 +139,7 @@ def test_mmim_two_stage_history(tiny):
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
+    pytest.importorskip("transformers")  # the optional [bert] extra
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(0)

@@ -3,8 +3,11 @@ fusion's algebra, multi-task behaviour and learning on synthetic data."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+pytest.importorskip("torch")  # deep tests skip cleanly without torch
+
+import numpy as np
 import torch
 
 from simsbench.datasets import LABELS, make_synthetic

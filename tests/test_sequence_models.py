@@ -3,8 +3,11 @@ implementation against a plain step-by-step one, alignment, and learning."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+pytest.importorskip("torch")  # deep tests skip cleanly without torch
+
+import numpy as np
 import torch
 
 from simsbench.datasets import make_synthetic

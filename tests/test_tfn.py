@@ -4,10 +4,13 @@ acceptance checks."""
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("torch")  # deep tests skip cleanly without torch
+
 import pickle
 
 import numpy as np
-import pytest
 import torch
 
 from simsbench.datasets import LABELS, make_synthetic
