@@ -13,7 +13,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
-from simsbench.estimators._deep import _COMMON_DOC, MultiTaskRegressor, SimsNet
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, MultiTaskRegressor, SimsNet
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators.modules._blocks import SubNet
 
@@ -434,20 +434,6 @@ _GROUP_DOC = """    learning_rate : float
         Weight decays of the audio and vision encoders.
 """
 
-_ATTR_DOC = """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-"""
 
 
 class AVMC(_AVMCBase):
@@ -476,7 +462,7 @@ class AVMC(_AVMCBase):
         representation obtained from the modality encoder"), which runs the
         encoders once per step instead of three times.  ``"auto"``:
         ``"input"`` for ``"dnn"``, ``"representation"`` for ``"lstm"``.
-""" + _tasks_doc((1.0, 0.2, 0.8, 0.4)) + _GROUP_DOC + _COMMON_DOC + _ATTR_DOC + """
+""" + _tasks_doc((1.0, 0.2, 0.8, 0.4)) + _GROUP_DOC + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
     Defaults are the AVMC-repo ``sims3l`` configuration of V1
@@ -608,7 +594,7 @@ _SEMI_SHARED_DOC = _SHARED_DOC.replace(
     "        term also needs its modality's task (``tasks``) and a non-zero\n"
     "        loss weight: its weight is the A (V) loss weight.")
 _SEMI_PARAMS_DOC = (_SEMI_SHARED_DOC + _tasks_doc((0.8, 0.6, 0.2, 0.8)) + _GROUP_DOC
-                    + _COMMON_DOC + _ATTR_DOC)
+                    + _COMMON_DOC + _ATTRIBUTES_DOC)
 
 
 class AVMCSemi(_AVMCBase):

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._ef_lstm import (
     aligned_sequence_inputs,
     check_dropout,
@@ -311,20 +311,6 @@ class GraphMFNModule(_MemoryFusionBase):
 # ---------------------------------------------------------------------------
 # estimators
 
-_FIT_ATTRS_DOC = """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-"""
 
 
 def _check_mlp(est, name, cfg):
@@ -383,7 +369,7 @@ class MFN(_SequenceFusionRegressor):
         Audio/vision inputs (see Notes): ``"mean"`` is the reference's
         CH-SIMS behaviour (time-averaged audio/vision repeated at every
         step).
-    """ + _COMMON_DOC + _FIT_ATTRS_DOC + """
+    """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
     Defaults are the reference's CH-SIMS hyperparameters (reference-facts
@@ -515,7 +501,7 @@ class GraphMFN(_SequenceFusionRegressor):
     alignment : {"length_aware", "padded"}, default="length_aware"
         How audio/vision are put on the text's time grid; ``"padded"`` is
         the reference (see :class:`MFN`).
-    """ + _COMMON_DOC + _FIT_ATTRS_DOC + """
+    """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
     Defaults are the reference's CH-SIMS hyperparameters (reference-facts
