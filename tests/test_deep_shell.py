@@ -134,3 +134,78 @@ def test_gradient_accumulation_applies_tail(tiny):
     trained = model.net_.module_
     w0 = init.post_fusion.layer_3.weight
     assert not torch.equal(w0, trained.post_fusion.layer_3.weight)
+
+
+def _fit_lfdnn(data, **params):
+    model = LFDNN(**{**TINY, "max_epochs": 8, "early_stop": 3, **params}, random_state=0)
+    return model.fit(data.X("train"), data.y("train"), X_valid=data.X("valid"),
+                     y_valid=data.y("valid"))
+
+
+def test_best_weights_spilled_to_disk_restore_the_same_model(tiny, monkeypatch, tmp_path):
+    """Large weights go to a temporary file, not memory; the restored model is
+    the same, and the file is gone after fit."""
+    import simsbench.estimators._deep as deep
+
+    in_memory = _fit_lfdnn(tiny)
+    monkeypatch.setattr(deep, "SPILL_BYTES", 0)
+    monkeypatch.setattr(deep.tempfile, "tempdir", str(tmp_path))
+    spilled = _fit_lfdnn(tiny)
+    assert spilled.best_epoch_ == in_memory.best_epoch_
+    np.testing.assert_array_equal(spilled.predict(tiny.X("test")),
+                                  in_memory.predict(tiny.X("test")))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spill_file_removed_when_fit_fails(tiny, monkeypatch, tmp_path):
+    import simsbench.estimators._deep as deep
+
+    monkeypatch.setattr(deep, "SPILL_BYTES", 0)
+    monkeypatch.setattr(deep.tempfile, "tempdir", str(tmp_path))
+    calls = []
+    original = deep.SimsNet.run_single_epoch
+
+    def fail_on_third_epoch(self, iterator, training, *args, **kwargs):
+        if training:
+            calls.append(1)
+            if len(calls) == 3:  # two epochs done: a best-weights file exists
+                assert len(list(tmp_path.iterdir())) == 1
+                raise RuntimeError("boom")
+        return original(self, iterator, training, *args, **kwargs)
+
+    monkeypatch.setattr(deep.SimsNet, "run_single_epoch", fail_on_third_epoch)
+    with pytest.raises(RuntimeError, match="boom"):
+        _fit_lfdnn(tiny)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_fitted_model_keeps_no_training_state(tiny):
+    """After fit: no gradients, no optimizer state, no second copy of the
+    weights in the early-stopping callback (smaller memory and pickles)."""
+    model = _fit_lfdnn(tiny)
+    net = model.net_
+    assert all(p.grad is None for p in net.module_.parameters())
+    assert len(net.optimizer_.state) == 0
+    stopper = dict(net.callbacks_)["early_stopping"]
+    assert stopper.best_model_weights_ is None
+
+
+def test_last_states_equal_a_packed_run():
+    from torch.nn.utils.rnn import pack_padded_sequence
+
+    from simsbench.estimators.modules._blocks import last_states
+
+    torch.manual_seed(0)
+    rnn = torch.nn.LSTM(6, 5, num_layers=2, batch_first=True)
+    x = torch.randn(70, 11, 6)
+    lengths = torch.randint(1, 12, (70,))
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    _, (h, _) = rnn(packed)
+    for bucket in (8, 32, 100):
+        out = last_states(rnn, x, lengths, bucket_size=bucket)
+        torch.testing.assert_close(out, h[-1], rtol=1e-5, atol=1e-6)
+    # gradients flow to the LSTM weights
+    last_states(rnn, x, lengths).sum().backward()
+    assert rnn.weight_ih_l0.grad is not None
+    with pytest.raises(ValueError, match="unidirectional"):
+        last_states(torch.nn.LSTM(6, 5, bidirectional=True, batch_first=True), x, lengths)

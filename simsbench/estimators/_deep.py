@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import os
+import tempfile
 import warnings
 
 import numpy as np
@@ -245,19 +247,103 @@ class SimsNet(NeuralNet):
             self._pending = 0
 
 
+#: Best-epoch weights larger than this are kept in a temporary file rather
+#: than in memory (MTFN's 141M parameters: 564 MB).
+SPILL_BYTES = 256 * 2**20
+
+
+def release_training_state(net) -> None:
+    """Free what only training needs: gradients and optimizer state.
+
+    Called when training ends; a fitted estimator keeps just its weights
+    (smaller in memory and in pickles).
+    """
+    net.module_.zero_grad(set_to_none=True)
+    for name in getattr(net, "_optimizers", ()):
+        opt = getattr(net, name + "_", None)
+        if isinstance(opt, torch.optim.Optimizer):
+            opt.state.clear()
+    for m in net.module_.modules():
+        release = getattr(m, "release_buffers", None)
+        if callable(release):
+            release()
+
+
 class LeanEarlyStopping(EarlyStopping):
     """skorch's EarlyStopping that never holds two copies of the weights.
 
-    On a new best epoch it drops the previous copy just before taking the new
-    one (skorch takes the new copy first, briefly doubling the memory of a
-    large model such as MTFN).  Decisions and restored weights are unchanged.
+    Decisions and restored weights are those of skorch's callback; memory is
+    lower:
+
+    * on a new best epoch the previous copy is dropped before the new one is
+      taken (skorch takes the new copy first, briefly doubling the memory of
+      a large model such as MTFN);
+    * weights larger than ``SPILL_BYTES`` are saved to a temporary file
+      (under ``tempfile.gettempdir()``, removed when training ends) instead
+      of being copied in memory;
+    * when training ends, gradients and optimizer state are freed *before*
+      the best weights are loaded back.
     """
 
+    def on_train_begin(self, net, **kwargs):
+        super().on_train_begin(net, **kwargs)
+        self.cleanup()
+        return self
+
     def on_epoch_end(self, net, **kwargs):
-        if (self.load_best and getattr(self, "best_model_weights_", None) is not None
-                and self._is_score_improved(net.history[-1, self.monitor])):
-            self.best_model_weights_ = None
-        super().on_epoch_end(net, **kwargs)
+        score = net.history[-1, self.monitor]
+        if not self._is_score_improved(score):
+            self.misses_ += 1
+        else:
+            self.misses_ = 0
+            self.dynamic_threshold_ = self._calc_new_threshold(score)
+            self.best_epoch_ = net.history[-1, "epoch"]
+            if self.load_best:
+                self._keep(net.module_.state_dict())
+        if self.misses_ == self.patience:
+            if net.verbose:
+                self._sink(f"Stopping since {self.monitor} has not improved in the last "
+                           f"{self.patience} epochs.", verbose=net.verbose)
+            raise KeyboardInterrupt
+
+    def _keep(self, state):
+        self.best_model_weights_ = None  # drop the previous copy first
+        nbytes = sum(t.numel() * t.element_size() for t in state.values())
+        if nbytes <= SPILL_BYTES:
+            self.best_model_weights_ = {k: v.detach().clone() for k, v in state.items()}
+            return
+        path = getattr(self, "best_weights_path_", None)
+        if path is None:
+            fd, path = tempfile.mkstemp(prefix="simsbench-best-", suffix=".pt")
+            os.close(fd)
+            self.best_weights_path_ = path
+        torch.save(state, path)
+
+    def on_train_end(self, net, **kwargs):
+        try:
+            release_training_state(net)
+            if self.load_best and self.best_epoch_ != net.history[-1, "epoch"]:
+                path = getattr(self, "best_weights_path_", None)
+                if path is not None:
+                    state = torch.load(path, map_location=net.device, weights_only=True,
+                                       mmap=True)
+                    net.module_.load_state_dict(state)
+                    del state
+                elif self.best_model_weights_ is not None:
+                    net.module_.load_state_dict(self.best_model_weights_)
+                self._sink(f"Restoring best model from epoch {self.best_epoch_}.",
+                           verbose=net.verbose)
+        finally:
+            self.cleanup()
+
+    def cleanup(self):
+        """Drop the kept weights and remove the temporary file, if any."""
+        self.best_model_weights_ = None
+        path = getattr(self, "best_weights_path_", None)
+        self.best_weights_path_ = None
+        if path is not None:
+            with contextlib.suppress(OSError):
+                os.remove(path)
 
 
 # ---------------------------------------------------------------------------
@@ -534,9 +620,12 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         )
         kwargs.update(self._net_kwargs())
         net = self._net_class(**kwargs)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*train_split.*")
-            net.fit(inputs, y_t)
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*train_split.*")
+                net.fit(inputs, y_t)
+        finally:  # an error mid-fit must not leave a spilled weights file behind
+            callbacks[0][1].cleanup()
         net.train_split = None  # do not keep (and pickle) the validation data
         self.net_ = net
         hist = net.history

@@ -26,6 +26,8 @@ from torch import nn
 
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor
 from simsbench.estimators._inputs import align_to_length, lengths_of, masked_mean
+from simsbench.estimators._validation import check_int, check_probs
+from simsbench.estimators.modules._blocks import last_states
 
 # ---------------------------------------------------------------------------
 # aligned sequence inputs (shared with _mfn.py)
@@ -116,16 +118,6 @@ def sequence_length(seq_lens: dict) -> int:
     return int(seq_lens[anchor_modality(seq_lens)])
 
 
-def check_dropout(est, name, p):
-    if not 0.0 <= float(p) <= 1.0:
-        raise ValueError(f"{type(est).__name__}: {name} must be in [0, 1], got {p!r}")
-
-
-def check_positive_int(est, name, v):
-    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
-        raise ValueError(f"{type(est).__name__}: {name} must be a positive int, got {v!r}")
-
-
 # ---------------------------------------------------------------------------
 # EF-LSTM
 
@@ -149,16 +141,9 @@ class EFLSTMModule(nn.Module):
     def representations(self, step_lengths, **inputs):
         x = torch.cat([inputs[m] for m in self.modalities], dim=-1)
         x = self.norm(x)
-        lengths = step_lengths.to(x.device).long()
-        steps = int(lengths.max())
-        # The LSTM is causal, so its output at step len-1 of the padded run is
-        # exactly the final state of a packed run (and the padded kernel is
-        # much faster on CPU than the packed one).
-        out, (h, _) = self.lstm(x[:, :steps])
-        if bool((lengths == steps).all()):
-            return {"fused": h[-1]}
-        idx = (lengths - 1).view(-1, 1, 1).expand(-1, 1, out.shape[2])
-        return {"fused": out.gather(1, idx).squeeze(1)}
+        # The final state after each clip's last real step, as a packed run
+        # gives it (but faster on CPU: see ``last_states``).
+        return {"fused": last_states(self.lstm, x, step_lengths)}
 
     def forward(self, **inputs):
         h = self.representations(**inputs)["fused"]
@@ -284,8 +269,8 @@ class EFLSTM(DeepRegressor):
         return aligned_sequence_inputs(self, X, ("length_aware", "padded"))
 
     def _build_module(self, dims, seq_lens):
-        check_positive_int(self, "hidden_dim", self.hidden_dim)
-        check_positive_int(self, "num_layers", self.num_layers)
-        check_dropout(self, "dropout", self.dropout)
+        check_int(self, "hidden_dim", self.hidden_dim)
+        check_int(self, "num_layers", self.num_layers)
+        check_probs(self, "dropout", self.dropout)
         return EFLSTMModule(dims, sequence_length(seq_lens), int(self.hidden_dim),
                             int(self.num_layers), float(self.dropout))

@@ -18,12 +18,9 @@ from simsbench.estimators._lf_dnn import late_fusion_inputs
 from simsbench.estimators._mlf_dnn import (
     LateFusionTrunk,
     UnimodalHeads,
-    check_dims,
-    check_int,
-    check_nonneg,
-    check_probs,
     subnet_weight_decay_groups,
 )
+from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 
 # parameter name of each modality's factor (the reference's names)
 _FACTOR = {"audio": "audio_factor", "vision": "video_factor", "text": "text_factor"}
@@ -100,7 +97,7 @@ class MLMFModule(nn.Module):
 
 
 def _check_hidden(est):
-    dims = check_dims(est, "hidden_dims", est.hidden_dims, 3)
+    dims = check_ints(est, "hidden_dims", est.hidden_dims, 3)
     if dims[0] < 2:
         raise ValueError(
             f"{type(est).__name__}: hidden_dims[0] (text) must be >= 2 (the text "

@@ -26,11 +26,8 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
-from simsbench.estimators._ef_lstm import (
-    aligned_sequence_inputs,
-    check_dropout,
-    check_positive_int,
-)
+from simsbench.estimators._ef_lstm import aligned_sequence_inputs
+from simsbench.estimators._validation import check_int, check_probs
 
 __all__ = ["MFN", "GraphMFN"]
 
@@ -320,8 +317,8 @@ def _check_mlp(est, name, cfg):
         raise ValueError(
             f"{type(est).__name__}: {name} must be a (width, dropout) pair, got {cfg!r}"
         ) from None
-    check_positive_int(est, f"{name}[0]", width)
-    check_dropout(est, f"{name}[1]", p)
+    check_int(est, f"{name}[0]", width)
+    check_probs(est, f"{name}[1]", p)
 
 
 def _check_hidden(est, hidden_dims):
@@ -331,7 +328,7 @@ def _check_hidden(est, hidden_dims):
             f"got {hidden_dims!r}"
         )
     for h in hidden_dims:
-        check_positive_int(est, "hidden_dims", h)
+        check_int(est, "hidden_dims", h)
 
 
 class _SequenceFusionRegressor(DeepRegressor):
@@ -463,8 +460,8 @@ class MFN(_SequenceFusionRegressor):
 
     def _build_module(self, dims, seq_lens):
         _check_hidden(self, self.hidden_dims)
-        check_positive_int(self, "memsize", self.memsize)
-        check_positive_int(self, "window", self.window)
+        check_int(self, "memsize", self.memsize)
+        check_int(self, "window", self.window)
         for name in ("nn1", "nn2", "gamma1", "gamma2", "out"):
             _check_mlp(self, name, getattr(self, name))
         return MFNModule(dims, tuple(self.hidden_dims), self.memsize, self.window,
@@ -593,8 +590,8 @@ class GraphMFN(_SequenceFusionRegressor):
 
     def _build_module(self, dims, seq_lens):
         _check_hidden(self, self.hidden_dims)
-        check_positive_int(self, "memsize", self.memsize)
-        check_positive_int(self, "inner_node_dim", self.inner_node_dim)
+        check_int(self, "memsize", self.memsize)
+        check_int(self, "inner_node_dim", self.inner_node_dim)
         for name in ("nn2", "gamma1", "gamma2", "out"):
             _check_mlp(self, name, getattr(self, name))
         if not isinstance(self.freeze_node_nets, bool):

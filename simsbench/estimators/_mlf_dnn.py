@@ -6,66 +6,16 @@ Also home of the shared late-fusion trunk (audio/vision ``SubNet``, text
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch import nn
 
 from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC, MultiTaskRegressor
 from simsbench.estimators._lf_dnn import late_fusion_inputs
+from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 
 # ---------------------------------------------------------------------------
 # validation helpers shared by the late-fusion family (LMF, MLMF, MLF-DNN)
-
-
-def check_dims(est, name, value, n, allow_zero=False):
-    """``value`` must be a tuple of ``n`` positive ints; return it as a tuple."""
-    try:
-        vals = tuple(value)
-    except TypeError:
-        vals = (value,)
-    ok = len(vals) == n and all(
-        isinstance(v, numbers.Integral) and not isinstance(v, bool)
-        and (v >= 0 if allow_zero else v >= 1) for v in vals
-    )
-    if not ok:
-        raise ValueError(
-            f"{type(est).__name__}: {name} must be {n} positive ints, got {value!r}"
-        )
-    return tuple(int(v) for v in vals)
-
-
-def check_int(est, name, value, low=1):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{type(est).__name__}: {name} must be an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def check_probs(est, name, value, n):
-    """``value`` must be ``n`` dropout probabilities in [0, 1)."""
-    try:
-        vals = tuple(float(v) for v in value)
-    except (TypeError, ValueError):
-        vals = ()
-    if len(vals) != n or not all(0.0 <= v < 1.0 for v in vals):
-        raise ValueError(
-            f"{type(est).__name__}: {name} must be {n} dropout probabilities in "
-            f"[0, 1), got {value!r}"
-        )
-    return vals
-
-
-def check_nonneg(est, name, value, strict=False):
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and (
-        value > 0 if strict else value >= 0
-    )
-    if not ok:
-        raise ValueError(
-            f"{type(est).__name__}: {name} must be {'> 0' if strict else '>= 0'}, "
-            f"got {value!r}"
-        )
-    return float(value)
 
 
 def subnet_weight_decay_groups(est) -> list:
@@ -332,7 +282,7 @@ default=1e-4, 1e-3, 1e-4
     def _build_module(self, dims, seq_lens):
         return MLFDNNModule(
             dims,
-            check_dims(self, "hidden_dims", self.hidden_dims, 3),
+            check_ints(self, "hidden_dims", self.hidden_dims, 3),
             check_int(self, "text_out", self.text_out),
             check_int(self, "post_fusion_dim", self.post_fusion_dim),
             (check_int(self, "post_text_dim", self.post_text_dim),

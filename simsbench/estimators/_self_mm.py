@@ -6,7 +6,6 @@ import numpy as np
 import torch
 from skorch.dataset import unpack_data
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._deep import (
@@ -21,12 +20,17 @@ from simsbench.estimators.modules._bert import (
     bert_param_groups,
     pool_tokens,
 )
+from simsbench.estimators.modules._blocks import last_states
 
 _MODES = ("fusion", "text", "audio", "vision")
 
 
 class AuViSubNet(nn.Module):
-    """Packed LSTM over the real frames -> final hidden state -> Dropout -> Linear."""
+    """LSTM over the real frames -> final hidden state -> Dropout -> Linear.
+
+    The final state after each clip's last real frame is computed by
+    :func:`~simsbench.estimators.modules._blocks.last_states` (equal to a
+    packed run, faster on CPU)."""
 
     def __init__(self, in_size, hidden_size, out_size, num_layers=1, dropout=0.0):
         super().__init__()
@@ -36,10 +40,7 @@ class AuViSubNet(nn.Module):
         self.linear_1 = nn.Linear(hidden_size, out_size)
 
     def forward(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True,
-                                      enforce_sorted=False)
-        _, (h, _) = self.rnn(packed)
-        return self.linear_1(self.dropout(h[-1]))
+        return self.linear_1(self.dropout(last_states(self.rnn, x, lengths)))
 
 
 class _Head(nn.Module):

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
-from skorch.callbacks import Callback
 from torch import nn
 
 from simsbench.estimators._deep import (
@@ -17,6 +14,7 @@ from simsbench.estimators._deep import (
     SimsNet,
 )
 from simsbench.estimators._lf_dnn import late_fusion_inputs
+from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 from simsbench.estimators.modules._fusion import TensorFusion
 
@@ -124,46 +122,6 @@ class _TensorFusionNet(SimsNet):
         for m in self.module_.modules():
             if isinstance(m, TensorFusion):
                 m.release_buffers()
-
-
-class _ReleaseFusionBuffers(Callback):
-    """Free the reused weight-gradient buffer of the tensor fusion after fit."""
-
-    def on_train_end(self, net, **kwargs):
-        for m in net.module_.modules():
-            if isinstance(m, TensorFusion):
-                m.release_buffers()
-
-
-def _check_int_tuple(est, name, n):
-    v = getattr(est, name)
-    if (not isinstance(v, tuple | list) or len(v) != n
-            or not all(isinstance(x, numbers.Integral) and x >= 1 for x in v)):
-        raise ValueError(f"{type(est).__name__}: {name} must be {n} positive ints, got {v!r}")
-    return tuple(int(x) for x in v)
-
-
-def _check_pos_int(est, name):
-    v = getattr(est, name)
-    if not isinstance(v, numbers.Integral) or v < 1:
-        raise ValueError(f"{type(est).__name__}: {name} must be a positive int, got {v!r}")
-    return int(v)
-
-
-def _check_probs(est, name, n):
-    v = getattr(est, name)
-    if (not isinstance(v, tuple | list) or len(v) != n
-            or not all(isinstance(x, numbers.Real) and 0 <= x < 1 for x in v)):
-        raise ValueError(f"{type(est).__name__}: {name} must be {n} floats in [0, 1), got {v!r}")
-    return tuple(float(x) for x in v)
-
-
-def _check_nonneg(est, name):
-    v = getattr(est, name)
-    if not isinstance(v, numbers.Real) or v < 0:
-        raise ValueError(f"{type(est).__name__}: {name} must be a float >= 0, got {v!r}")
-    return float(v)
-
 
 
 _SPEED_NOTES = """
@@ -289,15 +247,12 @@ class TFN(DeepRegressor):
         return late_fusion_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        hidden = _check_int_tuple(self, "hidden_dims", 3)
-        text_out = _check_pos_int(self, "text_out")
-        post = _check_pos_int(self, "post_fusion_dim")
-        dropouts = _check_probs(self, "dropouts", 4)
-        _check_nonneg(self, "weight_decay")
+        hidden = check_ints(self, "hidden_dims", self.hidden_dims, 3)
+        text_out = check_int(self, "text_out", self.text_out)
+        post = check_int(self, "post_fusion_dim", self.post_fusion_dim)
+        dropouts = check_probs(self, "dropouts", self.dropouts, 4)
+        check_nonneg(self, "weight_decay", self.weight_decay)
         return TFNModule(dims, hidden, text_out, post, dropouts)
-
-    def _callbacks(self):
-        return [("release_fusion_buffers", _ReleaseFusionBuffers())]
 
     _net_class = _TensorFusionNet
 
@@ -443,26 +398,24 @@ default=1e-3, 1e-4, 1e-5
         return late_fusion_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        hidden = _check_int_tuple(self, "hidden_dims", 3)
-        text_out = _check_pos_int(self, "text_out")
-        post = _check_pos_int(self, "post_fusion_dim")
-        post_dims = tuple(_check_pos_int(self, f"post_{m}_dim")
+        hidden = check_ints(self, "hidden_dims", self.hidden_dims, 3)
+        text_out = check_int(self, "text_out", self.text_out)
+        post = check_int(self, "post_fusion_dim", self.post_fusion_dim)
+        post_dims = tuple(check_int(self, f"post_{m}_dim", getattr(self, f"post_{m}_dim"))
                           for m in ("text", "audio", "video"))
-        dropouts = _check_probs(self, "dropouts", 3)
-        post_dropouts = _check_probs(self, "post_dropouts", 4)
-        _check_nonneg(self, "weight_decay")
+        dropouts = check_probs(self, "dropouts", self.dropouts, 3)
+        post_dropouts = check_probs(self, "post_dropouts", self.post_dropouts, 4)
+        check_nonneg(self, "weight_decay", self.weight_decay)
         return MTFNModule(dims, hidden, text_out, post, post_dims, dropouts, post_dropouts)
 
     def _param_groups(self):
         # Encoders get their own weight decay; everything else (heads, fusion)
         # stays in the default group with ``weight_decay``.
         return [
-            (f"{name}_subnet.*", {"weight_decay": _check_nonneg(self, f"{name}_weight_decay")})
+            (f"{name}_subnet.*", {"weight_decay": check_nonneg(
+                self, f"{name}_weight_decay", getattr(self, f"{name}_weight_decay"))})
             for name in ("text", "audio", "video")
         ]
-
-    def _callbacks(self):
-        return [("release_fusion_buffers", _ReleaseFusionBuffers())]
 
     _net_class = _TensorFusionNet
 
