@@ -27,6 +27,8 @@ def main(argv=None):
     parser.add_argument("--models", required=True, help="comma-separated class names")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per fit (default: torch's)")
     parser.add_argument("--v2", action="store_true",
                         help="run every model on the v2-shaped data")
     args = parser.parse_args(argv)
@@ -36,7 +38,8 @@ def main(argv=None):
     from simsbench.utils.discovery import get_estimator_class
 
     data = {}
-    print(f"# seed {args.seed}; max_epochs {args.max_epochs or 'default (100)'}")
+    print(f"# seed {args.seed}; max_epochs {args.max_epochs or 'default (100)'}; "
+          f"threads {args.threads or 'torch default'}")
     print(f"{'model':<10} {'data':<7} {'epochs':>6} {'MAE':>7} {'mean MAE':>9} "
           f"{'Corr':>6}  verdict  ({'s':>5})")
     for name in args.models.split(","):
@@ -45,7 +48,7 @@ def main(argv=None):
             data[kind] = make_synthetic(kind)
         ds = data[kind]
         cls = get_estimator_class(name)
-        params = {"random_state": args.seed}
+        params = {"random_state": args.seed, "n_threads": args.threads}
         if args.max_epochs:
             params["max_epochs"] = args.max_epochs
         est = cls(**params)

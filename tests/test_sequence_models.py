@@ -93,24 +93,25 @@ def _small_inputs(mods, B=7, T=6, dims=(10, 4, 6), seed=0):
 
 @pytest.mark.parametrize("cls", [MFN, GraphMFN])
 @pytest.mark.parametrize("mods", [("text", "audio", "vision"), ("text", "vision"), ("audio",)])
-def test_batched_modules_match_step_by_step(cls, mods):
+@pytest.mark.parametrize("B", [7, 70])  # 70: several length buckets of the fused LSTM
+def test_batched_modules_match_step_by_step(cls, mods, B):
     torch.manual_seed(0)
     est = cls(**cls._tiny_params, modalities=mods)
     module = est.build_module(feature_dims=(10, 4, 6), seq_lens=(6, 6, 6)).eval()
-    inputs = _small_inputs(mods)
-    lengths = torch.tensor([6, 3, 5, 1, 6, 2, 4])
+    inputs = _small_inputs(mods, B=B)
+    lengths = torch.tensor([6, 3, 5, 1, 6, 2, 4]).repeat(10)[:B]
     with torch.no_grad():
         got = module(step_lengths=lengths, **inputs)
         # every clip alone, over its real steps only
-        for b in range(7):
+        for b in range(B):
             one = {m: v[b:b + 1] for m, v in inputs.items()}
             want = _naive_mfn(module, one, int(lengths[b]))
             torch.testing.assert_close(got[b:b + 1], want, rtol=1e-5, atol=1e-6)
         # padded: all steps, and the constant-input path of alignment="mean"
-        full = module(step_lengths=torch.full((7,), 6), **inputs)
+        full = module(step_lengths=torch.full((B,), 6), **inputs)
         torch.testing.assert_close(full, _naive_mfn(module, inputs, 6), rtol=1e-5, atol=1e-6)
         const = {m: (v[:, :1] if m != "text" else v) for m, v in inputs.items()}
-        torch.testing.assert_close(module(step_lengths=torch.full((7,), 6), **const),
+        torch.testing.assert_close(module(step_lengths=torch.full((B,), 6), **const),
                                    _naive_mfn(module, const, 6), rtol=1e-5, atol=1e-6)
 
 

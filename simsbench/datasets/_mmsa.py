@@ -9,7 +9,9 @@ Pickles can execute code when loaded, so :func:`load_mmsa` never calls
 :func:`pickle.load`: a restricted unpickler admits numpy arrays, dtypes and
 scalars and the builtin containers, and refuses every other global with
 :class:`UnsafePickleError`.  A validated file is cached as ``.npy`` files
-that later loads memory-map.
+that later loads memory-map copy-on-write: pages are read from disk as they
+are used and shared with the operating system's file cache, writes to the
+arrays stay private to the process, and the cache files are never modified.
 """
 
 from __future__ import annotations
@@ -407,7 +409,9 @@ def _read_cache(folder: Path) -> MultimodalDataset:
         f = folder / name
         if not f.exists():
             return None
-        return np.load(f, mmap_mode="r" if mmap else None, allow_pickle=False)
+        # copy-on-write: writable arrays (torch uses them without a copy) whose
+        # writes never reach the cache file
+        return np.load(f, mmap_mode="c" if mmap else None, allow_pickle=False)
 
     splits = {}
     for s in meta["splits"]:
@@ -458,8 +462,9 @@ def load_mmsa(
     kind : {"auto", "sims", "simsv2", "mosi", "mosei"}, default="auto"
         Dataset conventions; guessed from the keys, shapes and file name.
     cache : bool, default=True
-        Keep a validated copy as ``.npy`` files and memory-map it on later
-        loads of the same, unchanged file (keyed on path, size and mtime).
+        Keep a validated copy as ``.npy`` files and memory-map it
+        (copy-on-write) on later loads of the same, unchanged file (keyed on
+        path, size and mtime).
     cache_dir : path-like, default=None
         Where the cache lives; :func:`default_cache_dir` when None.
     verbose : bool, default=False

@@ -375,7 +375,7 @@ def _to_tensors(inputs: dict) -> dict:
             out[k] = torch.as_tensor(v, dtype=torch.long)
         else:
             arr = np.ascontiguousarray(v, dtype=np.float32)
-            if not arr.flags.writeable:  # memory-mapped cache: copy once
+            if not arr.flags.writeable:  # a read-only array: copy once
                 arr = arr.copy()
             out[k] = torch.from_numpy(arr)
     return out

@@ -28,6 +28,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._ef_lstm import aligned_sequence_inputs
 from simsbench.estimators._validation import check_int, check_probs
+from simsbench.estimators.modules._blocks import BUCKET_SIZE
 
 __all__ = ["MFN", "GraphMFN"]
 
@@ -87,36 +88,58 @@ class _MemoryFusionBase(nn.Module):
         (S, H) with S = sum of lengths, in time-major packed order.
         """
         hs, cs = {}, {}
-        bs = batch_sizes
         for m in self.modalities:
-            cell = self.cells[m]
             x = inputs[m].index_select(0, order)
-            bias = cell.bias_ih + cell.bias_hh
-            if x.shape[1] == 1:  # constant input (alignment="mean")
-                proj_const = F.linear(x[:, 0], cell.weight_ih, bias)
-                projs = [proj_const[:n] for n in bs]
-            else:
-                data = pack_padded_sequence(x, lens_cpu, batch_first=True).data
-                projs = torch.split(F.linear(data, cell.weight_ih, bias), bs)
-            w_hh = cell.weight_hh.t()
-            H = self.hidden[m]
-            h = x.new_zeros(bs[0], H)
-            c = x.new_zeros(bs[0], H)
-            h_steps, c_steps = [], []
-            for t, n in enumerate(bs):
-                if t:
-                    h, c = h[:n], c[:n]
-                    gates = torch.addmm(projs[t], h, w_hh)
-                else:  # zero initial state
-                    gates = projs[t]
-                i, f, g, o = gates.chunk(4, 1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
-                h_steps.append(h)
-                c_steps.append(c)
-            hs[m] = torch.cat(h_steps)
-            cs[m] = torch.cat(c_steps)
+            hs[m], cs[m] = self._step_cell(m, x, lens_cpu, batch_sizes)
         return hs, cs
+
+    def _step_cell(self, m, x, lens_cpu, batch_sizes):
+        cell = self.cells[m]
+        bs = batch_sizes
+        bias = cell.bias_ih + cell.bias_hh
+        if x.shape[1] == 1:  # constant input (alignment="mean")
+            proj_const = F.linear(x[:, 0], cell.weight_ih, bias)
+            projs = [proj_const[:n] for n in bs]
+        else:
+            data = pack_padded_sequence(x, lens_cpu, batch_first=True).data
+            projs = torch.split(F.linear(data, cell.weight_ih, bias), bs)
+        w_hh = cell.weight_hh.t()
+        H = self.hidden[m]
+        h = x.new_zeros(bs[0], H)
+        c = x.new_zeros(bs[0], H)
+        h_steps, c_steps = [], []
+        for t, n in enumerate(bs):
+            if t:
+                h, c = h[:n], c[:n]
+                gates = torch.addmm(projs[t], h, w_hh)
+            else:  # zero initial state
+                gates = projs[t]
+            i, f, g, o = gates.chunk(4, 1)
+            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            h_steps.append(h)
+            c_steps.append(c)
+        return torch.cat(h_steps), torch.cat(c_steps)
+
+    def _fused_hidden(self, m, x, lens_cpu):
+        """Packed hidden states of cell ``m`` from torch's fused LSTM kernel.
+
+        ``x`` holds the clips sorted by decreasing length; they run in
+        buckets of ``BUCKET_SIZE``, each over its own longest length, so the
+        padded steps cost (nearly) nothing.  Equal to :meth:`_step_cell`'s
+        hidden states; the cell states are not returned by the kernel.
+        """
+        cell = self.cells[m]
+        weights = [cell.weight_ih, cell.weight_hh, cell.bias_ih, cell.bias_hh]
+        steps = int(lens_cpu[0])
+        outs = []
+        for start in range(0, x.shape[0], BUCKET_SIZE):
+            xb = x[start:start + BUCKET_SIZE, :int(lens_cpu[start])]
+            h0 = x.new_zeros(1, xb.shape[0], self.hidden[m])
+            out = torch.lstm(xb, (h0, h0), weights, True, 1, 0.0, self.training, False,
+                             True)[0]
+            outs.append(F.pad(out, (0, 0, 0, steps - out.shape[1])))
+        return pack_padded_sequence(torch.cat(outs), lens_cpu, batch_first=True).data
 
     def _run_memory(self, z, batch_sizes):
         """Step the gated memory; returns the packed memory (S, memsize)."""
@@ -295,6 +318,19 @@ class GraphMFNModule(_MemoryFusionBase):
         self.graph = DynamicFusionGraph([self.hidden[m] for m in self.modalities],
                                         int(inner_node_dim), freeze_node_nets)
         self.nn2 = _MLP(int(inner_node_dim), int(nn_cfg[0]), self.memsize, float(nn_cfg[1]))
+
+    def _run_cells(self, inputs, order, lens_cpu, batch_sizes):
+        # The Dynamic Fusion Graph sees only hidden states, so the cells run
+        # in torch's fused LSTM kernel (constant inputs keep the stepped loop,
+        # which projects the constant once).
+        hs = {}
+        for m in self.modalities:
+            x = inputs[m].index_select(0, order)
+            if x.shape[1] == 1:
+                hs[m] = self._step_cell(m, x, lens_cpu, batch_sizes)[0]
+            else:
+                hs[m] = self._fused_hidden(m, x, lens_cpu)
+        return hs, None
 
     def _fusion(self, hs, cs, offsets, batch_sizes):
         singletons = []
