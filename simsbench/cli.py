@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="parallel runs (each gets cores // N torch threads)")
     p.add_argument("--backend", default="loky", metavar="NAME",
                    help="joblib backend: loky (default), threading, dask, ray, ...")
+    p.add_argument("--estimators", metavar="NAMES", default=None,
+                   help="comma-separated estimator spec names: run only these rows "
+                        "(the others render from cached records or stay empty)")
+    p.add_argument("--seeds", metavar="SEEDS", default=None,
+                   help="comma-separated seeds in place of each task's own")
     p.add_argument("--force", action="store_true", help="recompute finished runs")
     p.add_argument("--format", choices=("markdown", "latex", "csv"), default="markdown",
                    help="format printed to stdout (all three are written to files)")
@@ -197,6 +202,25 @@ def _data_kind(data: str) -> str:
     return load_dataset(data).kind
 
 
+def _names(value: str | None, option: str) -> list[str]:
+    if value is None:
+        return []
+    names = [n.strip() for n in value.split(",") if n.strip()]
+    if not names:
+        raise CLIError(f"{option}: give at least one name, got {value!r}")
+    return names
+
+
+def _seeds(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        seeds = [int(s) for s in _names(value, "--seeds")]
+    except ValueError:
+        raise CLIError(f"--seeds: comma-separated integers expected, got {value!r}") from None
+    return seeds
+
+
 def _cmd_run(args) -> int:
     from simsbench.datasets import load_dataset
     from simsbench.results import atomic_write_text, data_slug, read_data_record
@@ -218,6 +242,12 @@ def _cmd_run(args) -> int:
     specs = load_specs(args.specs)
     for d in args.data:
         _check_data(d)
+    only = _names(args.estimators, "--estimators")
+    unknown = [n for n in only if n not in specs.estimators]
+    if unknown:
+        raise CLIError(f"--estimators: unknown estimator spec {unknown[0]!r} "
+                       f"(`simsbench list estimators` shows them)")
+    seeds = _seeds(args.seeds)
     if args.target == "tables":
         if args.data:
             plan = [(d, tables_for_kind(_data_kind(d))) for d in args.data]
@@ -236,6 +266,8 @@ def _cmd_run(args) -> int:
             for est, task in table_pairs(t, user):
                 if (est, task) not in pairs:
                     pairs.append((est, task))
+        if only:
+            pairs = [(e, t) for e, t in pairs if e in only]
         spec_pairs = []
         for e, t in pairs:
             if e not in specs.estimators:
@@ -243,7 +275,8 @@ def _cmd_run(args) -> int:
                       file=sys.stderr)
                 continue
             spec_pairs.append((specs.estimator(e), specs.task(t)))
-        requests = requests_for(spec_pairs, data, quick=args.quick, tiny=args.tiny)
+        requests = requests_for(spec_pairs, data, quick=args.quick, tiny=args.tiny,
+                                seeds=seeds)
         if not args.quiet:
             print(f"simsbench: {data}: {len(requests)} runs for {', '.join(names)}",
                   file=sys.stderr)

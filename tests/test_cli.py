@@ -188,6 +188,23 @@ def test_user_estimator_by_import_path_is_a_row_of_table2(env, data_files, tmp_p
     assert "Pooled ridge (mine)" in out
 
 
+def test_run_only_some_estimators_and_seeds(env, data_files, capsys, tmp_path):
+    sims, _ = data_files
+    results = tmp_path / "results"
+    rc, out, err = _run(capsys, "run", "table2", "--tiny", "--data", sims, "--estimators",
+                        "svr,svr_text", "--seeds", "7,8", "--results", str(results),
+                        "--no-paper")
+    assert rc == 0, err
+    assert "4 runs for table2" in err and "4 trained" in err
+    from simsbench.results import read_records
+
+    recs = read_records(results)
+    assert sorted((r["estimator"], r["seed"]) for r in recs) == [
+        ("svr", 7), ("svr", 8), ("svr_text", 7), ("svr_text", 8)]
+    row = next(ln for ln in out.splitlines() if ln.startswith("| SVR"))
+    assert re.search(r"\| \d+\.\d\d ", row)
+
+
 def test_data_describe(env, data_files, capsys):
     sims, v2 = data_files
     rc, out, _ = _run(capsys, "data", "describe", sims, "--results", str(env))
@@ -203,6 +220,8 @@ def test_data_describe(env, data_files, capsys):
     (["run", "table2", "--data", "/nonexistent/x.pkl"], "no such feature file"),
     (["run", "table2", "--data", "synthetic:mosi"], "unknown synthetic dataset"),
     (["run", "table2", "--jobs", "0"], "--jobs must be >= 1"),
+    (["run", "table2", "--estimators", "lf_dnn,nope"], "unknown estimator spec 'nope'"),
+    (["run", "table2", "--seeds", "1,x"], "--seeds: comma-separated integers"),
     (["table", "table2"], "no records for synthetic:sims"),
     (["table", "nope"], "unknown table 'nope'"),
 ])

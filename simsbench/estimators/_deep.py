@@ -8,8 +8,8 @@ net (:class:`SimsNet`) composed inside the estimator:
 
 * loss: :class:`TaskLoss` -- L1 (MSE for MISA) on column M, or the weighted
   sum over the M/T/A/V heads for multi-task models; NaN labels are skipped;
-* optimizer: Adam (coupled L2 weight decay) with per-group learning rates and
-  weight decay (``_param_groups``);
+* optimizer: Adam (coupled L2 weight decay, torch's fused kernel) with
+  per-group learning rates and weight decay (``_param_groups``);
 * model selection (reference-facts §3.2): train on train, evaluate the
   validation loss each epoch, stop after ``early_stop`` epochs without an
   improvement of ``tol``, restore the best epoch's weights;
@@ -608,6 +608,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
             lr=self.learning_rate,
             optimizer__weight_decay=self.weight_decay,
             optimizer__param_groups=self._param_groups(),
+            optimizer__fused=True,  # one kernel per step instead of a loop of small ops
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
             iterator_train=BatchIterator,

@@ -133,7 +133,7 @@ _SPEED_NOTES = """
     probability is rounded to a multiple of 2⁻¹⁶ (kept values are scaled by
     the exact inverse keep rate), and the dropout masks are drawn
     differently from ``nn.Dropout``, so runs are not bit-identical to a
-    naive implementation with the same seed.  Adam runs with ``fused=True``.
+    naive implementation with the same seed.
 """
 
 
@@ -255,9 +255,6 @@ class TFN(DeepRegressor):
         return TFNModule(dims, hidden, text_out, post, dropouts)
 
     _net_class = _TensorFusionNet
-
-    def _net_kwargs(self):
-        return {"optimizer__fused": True}
 
 
 class MTFN(MultiTaskRegressor):
@@ -418,6 +415,3 @@ default=1e-3, 1e-4, 1e-5
         ]
 
     _net_class = _TensorFusionNet
-
-    def _net_kwargs(self):
-        return {"optimizer__fused": True}
