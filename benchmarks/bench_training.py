@@ -13,6 +13,7 @@ and memory-mapped from simsbench's cache by every worker.
     python benchmarks/bench_training.py --quick    # 1 epoch, < 10 minutes
     python benchmarks/bench_training.py --models TFN,MTFN --epochs 3
     python benchmarks/bench_training.py --lfdnn-fit   # whole LF-DNN fit+predict
+    python benchmarks/bench_training.py --models LFDNN --arithmetic  # and its FLOP floor
 """
 
 from __future__ import annotations
@@ -145,6 +146,41 @@ def run_model(name, data, unl, cache, epochs, threads, full=False, timeout=3600)
     return {"model": name, "error": err}
 
 
+def lfdnn_arithmetic(threads: int) -> dict:
+    """A lower bound on LF-DNN's epoch time: the arithmetic of its text LSTM.
+
+    Counts the FLOPs of the text LSTM (the bulk of LF-DNN's work) over the real
+    tokens of the synthetic default's train split (forward, weight gradients
+    and the recurrent input gradient) and valid split (forward), and divides
+    by this machine's measured single-precision matrix-product rate at the
+    LSTM's own shapes.  The remaining layers are left out, so the bound is
+    conservative.
+    """
+    import numpy as np
+    import torch
+
+    from simsbench.datasets import make_synthetic
+    from simsbench.estimators import LFDNN
+
+    torch.set_num_threads(threads)
+    ds = make_synthetic()
+    est = LFDNN()
+    h, d = est.hidden_dims[0], 768
+    tok = {s: float(np.sum(ds[s].text_lengths)) for s in ("train", "valid")}
+    g = 4 * h
+    flops = tok["train"] * 2 * g * (2 * d + 3 * h) + tok["valid"] * 2 * g * (d + h)
+    # the matrix products of one length bucket: (32 clips x ~20 tokens) x 768 @ 768 x 512
+    a, w = torch.randn(32 * 20, d), torch.randn(d, g)
+    for _ in range(3):
+        a @ w
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 2.0:
+        a @ w
+        n += 1
+    rate = n * 2 * a.shape[0] * d * g / (time.perf_counter() - t)
+    return {"gflop": flops / 1e9, "gflops_per_s": rate / 1e9, "floor_s": flops / rate}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 epoch per model")
@@ -154,6 +190,8 @@ def main(argv=None):
     parser.add_argument("--workdir", default=None)
     parser.add_argument("--lfdnn-fit", action="store_true",
                         help="also time a whole LF-DNN fit-and-predict (target < 15 s)")
+    parser.add_argument("--arithmetic", action="store_true",
+                        help="also print LF-DNN's arithmetic floor per epoch on this CPU")
     parser.add_argument("--json", default=None, help="write the results here")
     args = parser.parse_args(argv)
     epochs = args.epochs or (1 if args.quick else 2)
@@ -207,6 +245,13 @@ def main(argv=None):
         else:
             print(f"LF-DNN whole fit-and-predict (early stopping, {res['epochs']} epochs): "
                   f"{res['fit_predict_s']:.1f} s (target < 15 s)")
+    if args.arithmetic:
+        a = lfdnn_arithmetic(args.threads)
+        print(f"# LF-DNN text LSTM arithmetic per epoch: {a['gflop']:.1f} GFLOP; this CPU's "
+              f"matrix-product rate at its shapes: {a['gflops_per_s']:.0f} GFLOP/s "
+              f"({args.threads} threads); floor {a['floor_s']:.2f} s/epoch "
+              f"(target {TARGET_S_PER_EPOCH['LFDNN']:.2f} s)")
+        results.append({"kind": "lfdnn_arithmetic", **a})
     print("# reference columns: the reference implementation on this machine type; "
           "peak GB is the whole process's peak RSS (VmHWM, the touched pages of the "
           "memory-mapped data included); anon GB is the peak anonymous memory "
