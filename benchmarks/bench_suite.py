@@ -12,6 +12,11 @@ Usage::
     python benchmarks/bench_suite.py                 # quick suite only
     python benchmarks/bench_suite.py --full          # also the full SIMS suite (hours)
     python benchmarks/bench_suite.py --full --no-quick   # the full SIMS suite only
+    python benchmarks/bench_suite.py --full --no-quick --resume --out DIR   # go on
+
+The full suite takes hours.  Ctrl-C (or SIGTERM) stops it cleanly: the finished runs are
+kept, and the time so far is written to ``bench_suite.json``; ``--resume``
+goes on with the same ``--out`` and adds the segments' wall times.
     python benchmarks/bench_suite.py --jobs 2 --out /tmp/bench
 
 Prints the wall times and the slowest runs, and writes ``bench_suite.json``
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -31,12 +37,37 @@ import time
 from pathlib import Path
 
 
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) during a timed command; carries the time it had run."""
+
+    def __init__(self, elapsed: float):
+        super().__init__(elapsed)
+        self.elapsed = elapsed
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _run(args: list[str], results: Path, log: Path) -> tuple[float, int]:
     cmd = [sys.executable, "-m", "simsbench", *args, "--results", str(results)]
     t0 = time.perf_counter()
-    with open(log, "w") as fh:
-        proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT)
-    return time.perf_counter() - t0, proc.returncode
+    with open(log, "a") as fh:
+        # its own process group, so that stopping it reaches the joblib workers
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait()
+        except KeyboardInterrupt:
+            # finished runs are already on disk (written atomically); stop the rest
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            raise Interrupted(time.perf_counter() - t0) from None
+    return time.perf_counter() - t0, rc
 
 
 def _slowest(results: Path, n: int = 10) -> list[dict]:
@@ -69,11 +100,24 @@ def main(argv=None) -> int:
                         help="skip the --quick suite (with --full: time the full suite only)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--out", default=None, help="where results and logs go")
+    parser.add_argument("--resume", action="store_true",
+                        help="go on with an interrupted --full measurement in --out: finished "
+                             "runs are reused, and the wall times of all segments are added")
     args = parser.parse_args(argv)
+    # Ctrl-C and SIGTERM both stop the measurement cleanly (a background job
+    # may have inherited an ignored SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
     out = Path(args.out or tempfile.mkdtemp(prefix="simsbench-bench-"))
     out.mkdir(parents=True, exist_ok=True)
-    report: dict = {"cpu_count": os.cpu_count(), "jobs": args.jobs,
-                    "load_before": os.getloadavg()}
+    state = out / "bench_suite.json"
+    if args.resume and state.exists():
+        report = json.loads(state.read_text())
+        if report.get("jobs") != args.jobs:
+            parser.error(f"--resume: {state} was measured with --jobs {report.get('jobs')}")
+    else:
+        report = {"cpu_count": os.cpu_count(), "jobs": args.jobs,
+                  "load_before": os.getloadavg()}
     jobs = ["--jobs", str(args.jobs)]
 
     if not args.no_quick:
@@ -84,16 +128,36 @@ def main(argv=None) -> int:
         print(f"run tables --quick: {wall:.0f} s (target 600 s), rc={rc}, "
               f"load {os.getloadavg()[0]:.1f}", flush=True)
     if args.full:
-        total, rcs = 0.0, []
+        full = report.setdefault("full_sims", {"segments": [], "done": []})
+        interrupted = False
         for table in ("table2", "table3", "table4", "table5"):
-            wall, rc = _run(["run", table, *jobs], out / "full", out / f"full-{table}.log")
-            total += wall
-            rcs.append(rc)
+            if table in full["done"]:
+                continue
+            try:
+                wall, rc = _run(["run", table, *jobs], out / "full", out / f"full-{table}.log")
+            except Interrupted as stop:
+                full["segments"].append({"table": table, "wall_s": round(stop.elapsed, 1),
+                                         "interrupted": True, "load": os.getloadavg()})
+                print(f"run {table}: interrupted after {stop.elapsed:.0f} s; rerun with "
+                      f"--resume --out {out} to go on", flush=True)
+                interrupted = True
+                break
+            full["segments"].append({"table": table, "wall_s": round(wall, 1),
+                                     "returncode": rc, "load": os.getloadavg()})
+            if rc == 0:
+                full["done"].append(table)
             print(f"run {table} (5 seeds): {wall:.0f} s", flush=True)
-        report["full_sims"] = {"wall_s": round(total, 1), "returncodes": rcs,
-                               "statuses": _status_counts(out / "full"),
-                               "slowest": _slowest(out / "full"), "target_s": 3 * 3600}
-        print(f"full CH-SIMS suite: {total / 60:.1f} min (target 180 min)")
+        total = sum(seg["wall_s"] for seg in full["segments"])
+        full.update(wall_s=round(total, 1), statuses=_status_counts(out / "full"),
+                    slowest=_slowest(out / "full"), target_s=3 * 3600,
+                    complete=len(full["done"]) == 4)
+        what = "full CH-SIMS suite" if full["complete"] else "full CH-SIMS suite so far"
+        print(f"{what}: {total / 60:.1f} min over {len(full['segments'])} segment(s) "
+              f"(target 180 min)", flush=True)
+        if interrupted:
+            report["load_after"] = os.getloadavg()
+            (out / "bench_suite.json").write_text(json.dumps(report, indent=1))
+            return 130
     report["load_after"] = os.getloadavg()
     (out / "bench_suite.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
