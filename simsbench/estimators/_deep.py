@@ -12,7 +12,10 @@ net (:class:`SimsNet`) composed inside the estimator:
   per-group learning rates and weight decay (``_param_groups``);
 * model selection (reference-facts §3.2): train on train, evaluate the
   validation loss each epoch, stop after ``early_stop`` epochs without an
-  improvement of ``tol``, restore the best epoch's weights;
+  improvement of ``tol``, restore the best epoch's weights
+  (:class:`LeanEarlyStopping`: weights over ``SPILL_BYTES`` wait in a
+  temporary file under ``tempfile.gettempdir()``, i.e. ``$TMPDIR``; gradients
+  and optimizer state are freed when training ends);
 * validation data: explicit (``fit(X, y, X_valid=..., y_valid=...)``, the
   paper splits) or, inside ``cross_val_score``/``GridSearchCV``, a seeded
   internal split of ``validation_fraction`` of the labelled rows;
