@@ -15,7 +15,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, MultiTaskRegressor, SimsNet
 from simsbench.estimators._inputs import lengths_of
-from simsbench.estimators.modules._blocks import SubNet
+from simsbench.estimators.modules._blocks import PostHead, SubNet
 
 _HEAD_INDEX = {"text": 1, "audio": 2, "vision": 3}
 
@@ -53,17 +53,10 @@ class AVSubNet(nn.Module):
         return torch.cat([h1[0], h2[0], h1[1], h2[1]], dim=-1)
 
 
-class _Head(nn.Module):
+class _Head(PostHead):
     """Unimodal head: Dropout -> Linear(in, d) -> ReLU -> Linear(d, d) -> ReLU
-    -> Linear(d, 1).  ``forward`` returns the prediction (B,) and both hidden
-    layers (the fusion takes one of them)."""
-
-    def __init__(self, in_size: int, hidden: int, dropout: float):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.layer_1 = nn.Linear(in_size, hidden)
-        self.layer_2 = nn.Linear(hidden, hidden)
-        self.layer_3 = nn.Linear(hidden, 1)
+    -> Linear(d, 1) (:class:`PostHead`'s layers).  ``forward`` returns the
+    prediction (B,) and both hidden layers (the fusion takes one of them)."""
 
     def forward(self, x):
         x2 = torch.relu(self.layer_1(self.dropout(x)))

@@ -596,14 +596,12 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         else:
             split = HoldoutSplit(self.validation_fraction, seed)
         module = self._build_module(self.feature_dims_, self.seq_lens_)
-        callbacks = [
-            ("early_stopping", LeanEarlyStopping(
-                monitor="valid_loss", patience=self.early_stop, threshold=self.tol,
-                threshold_mode="abs", lower_is_better=True, load_best=True,
-                sink=print if self.verbose else _noop,
-            )),
-            *self._callbacks(),
-        ]
+        stopper = LeanEarlyStopping(
+            monitor="valid_loss", patience=self.early_stop, threshold=self.tol,
+            threshold_mode="abs", lower_is_better=True, load_best=True,
+            sink=print if self.verbose else _noop,
+        )
+        callbacks = [("early_stopping", stopper), *self._callbacks()]
         kwargs = dict(
             module=module,
             criterion=TaskLoss(self._effective_weights(y), kind=self._loss_kind),
@@ -629,7 +627,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
                 warnings.filterwarnings("ignore", message=".*train_split.*")
                 net.fit(inputs, y_t)
         finally:  # an error mid-fit must not leave a spilled weights file behind
-            callbacks[0][1].cleanup()
+            stopper.cleanup()
         net.train_split = None  # do not keep (and pickle) the validation data
         self.net_ = net
         hist = net.history

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._inputs import align_to_length, lengths_of, masked_mean
 from simsbench.estimators._validation import check_int, check_probs
 from simsbench.estimators.modules._blocks import last_states
@@ -174,20 +174,7 @@ class EFLSTM(DeepRegressor):
         How the modalities are put on one time grid (see Notes):
         ``"padded"`` is the reference (MMSA's average-pool aligner on the
         padded arrays, LSTM over every padded step).
-    """ + _COMMON_DOC + """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-
+    """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
     Defaults are the reference's CH-SIMS hyperparameters (reference-facts

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 
 
@@ -65,20 +65,7 @@ class LFDNN(DeepRegressor):
         ``"length_aware"`` averages audio/vision over real frames and runs the
         text LSTM over the real tokens; ``"padded"`` is the reference
         behaviour (zero padding averaged in; LSTM over all padded steps).
-    """ + _COMMON_DOC + """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-
+    """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
     Defaults are the reference's CH-SIMS hyperparameters (reference-facts

@@ -15,7 +15,7 @@ from simsbench.estimators._validation import check_int, check_ints, check_nonneg
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 
 # ---------------------------------------------------------------------------
-# validation helpers shared by the late-fusion family (LMF, MLMF, MLF-DNN)
+# per-sub-network weight decay shared by the late-fusion family (MLF-DNN, MLMF)
 
 
 def subnet_weight_decay_groups(est) -> list:

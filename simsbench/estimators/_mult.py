@@ -10,7 +10,7 @@ from skorch.callbacks import LRScheduler
 from torch import nn
 
 from simsbench.datasets import LENGTH_KEYS
-from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators.modules._transformer import MulTEncoder
 
 _SHORT = {"text": "l", "audio": "a", "vision": "v"}
@@ -194,20 +194,7 @@ class MulT(DeepRegressor):
     accumulation_steps : int, default=8
         Batches whose gradients are summed per optimizer step (the
         reference's ``update_epochs``).
-    """ + _COMMON_DOC + """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-
+    """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
     Defaults are the reference's CH-SIMS hyperparameters (reference-facts

@@ -20,7 +20,7 @@ from simsbench.estimators.modules._bert import (
     bert_param_groups,
     pool_tokens,
 )
-from simsbench.estimators.modules._blocks import last_states
+from simsbench.estimators.modules._blocks import PostHead, last_states
 
 _MODES = ("fusion", "text", "audio", "vision")
 
@@ -43,15 +43,9 @@ class AuViSubNet(nn.Module):
         return self.linear_1(self.dropout(last_states(self.rnn, x, lengths)))
 
 
-class _Head(nn.Module):
-    """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(1)."""
-
-    def __init__(self, in_size, hidden, dropout):
-        super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.layer_1 = nn.Linear(in_size, hidden)
-        self.layer_2 = nn.Linear(hidden, hidden)
-        self.layer_3 = nn.Linear(hidden, 1)
+class _Head(PostHead):
+    """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(1)
+    (:class:`PostHead`'s layers); ``forward`` also returns the feature."""
 
     def forward(self, x):
         feat = torch.relu(self.layer_1(self.dropout(x)))

@@ -39,7 +39,7 @@ def last_states(rnn: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor | None,
     for idx in buckets:
         lens = lengths[idx]
         steps = int(lens.max())
-        xb = x[:, :steps] if order is None else x.index_select(0, idx)[:, :steps]
+        xb = x[:, :steps] if order is None else x[:, :steps].index_select(0, idx)
         out, _ = rnn(xb)
         parts.append(out[torch.arange(len(idx), device=x.device), lens - 1])
     if order is None:
