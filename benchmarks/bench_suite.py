@@ -36,6 +36,11 @@ import tempfile
 import time
 from pathlib import Path
 
+# run from a checkout: this checkout's simsbench, here and in the timed
+# subprocesses, whatever is installed
+ROOT = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, ROOT)
+
 
 class Interrupted(Exception):
     """Ctrl-C (SIGINT) during a timed command; carries the time it had run."""
@@ -54,7 +59,9 @@ def _run(args: list[str], results: Path, log: Path) -> tuple[float, int]:
     t0 = time.perf_counter()
     with open(log, "a") as fh:
         # its own process group, so that stopping it reaches the joblib workers
-        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT,
+        env = {**os.environ,
+               "PYTHONPATH": os.pathsep.join(filter(None, [ROOT, os.environ.get("PYTHONPATH")]))}
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env,
                                 start_new_session=True)
         try:
             rc = proc.wait()
@@ -146,6 +153,8 @@ def main(argv=None) -> int:
                                      "returncode": rc, "load": os.getloadavg()})
             if rc == 0:
                 full["done"].append(table)
+            # saved after every table, so that a later failure loses no segment
+            state.write_text(json.dumps(report, indent=1))
             print(f"run {table} (5 seeds): {wall:.0f} s", flush=True)
         total = sum(seg["wall_s"] for seg in full["segments"])
         full.update(wall_s=round(total, 1), statuses=_status_counts(out / "full"),
@@ -156,10 +165,10 @@ def main(argv=None) -> int:
               f"(target 180 min)", flush=True)
         if interrupted:
             report["load_after"] = os.getloadavg()
-            (out / "bench_suite.json").write_text(json.dumps(report, indent=1))
+            state.write_text(json.dumps(report, indent=1))
             return 130
     report["load_after"] = os.getloadavg()
-    (out / "bench_suite.json").write_text(json.dumps(report, indent=1))
+    state.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
     print(f"results and logs under {out}")
     return 0

@@ -188,6 +188,12 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
                                   unavailable_status=status, run_seed=run_seed,
                                   data_info=data_info))
             continue
+        try:
+            # the protocol's switches (an ablation's ``tasks``, ``mixup_*``) are
+            # part of what runs: the key and the record show them
+            req.task.make_protocol().configure(est)
+        except Exception:  # noqa: BLE001 - the protocol skips it at run time, saying why
+            pass
         params = {k: v for k, v in est.get_params(deep=False).items()
                   if k not in EXCLUDED_PARAMS}
         cls = type(est)

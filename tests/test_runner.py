@@ -222,3 +222,18 @@ def test_deep_estimator_run_is_capped_in_quick_mode(tmp_path, sims_pkl):
     assert rec["params"]["random_state"] == derive_seed(1, "sims_multimodal")
     assert "n_threads" not in rec["params"] and rec["n_params"] > 0
     assert rec["mode"] == "tiny+quick" and "torch" in rec["versions"]
+
+
+def test_ablation_switches_are_in_the_record_and_key(tmp_path, sims_pkl):
+    # Table 5's protocol sets ``tasks``: the record shows what was trained.
+    pytest.importorskip("torch")
+    specs = load_specs()
+    mt = specs.estimator("mlf_dnn")
+    reqs = requests_for([(mt, specs.task("sims_tasks_m")), (mt, specs.task("sims_tasks_mtav"))],
+                        sims_pkl, seeds=(1,), tiny=True)
+    res = run_grid(reqs, tmp_path, progress=False)
+    by_task = {r["task"]: r for r in res.records}
+    assert all(r["status"] == "ok" for r in res.records)
+    assert by_task["sims_tasks_m"]["params"]["tasks"] == []
+    assert by_task["sims_tasks_mtav"]["params"]["tasks"] == ["T", "A", "V"]
+    assert by_task["sims_tasks_m"]["key"] != by_task["sims_tasks_mtav"]["key"]
