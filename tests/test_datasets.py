@@ -104,6 +104,23 @@ def test_synthetic_label_discrepancy_pattern():
     assert hist.sum().tolist() == [2281] * 4
 
 
+def test_synthetic_fingerprints_change_only_with_the_preset_data():
+    # The v2 preset's data did not change in generator 3: its fingerprint (and
+    # every cached v2 run) must stay generator 2's; the sims preset's moved on.
+    kw = dict(n_samples=(30, 10, 10), seq_lens=(4, 6, 5), feature_dims=(6, 3, 4),
+              random_state=0)
+    v2 = make_synthetic("simsv2", **kw)
+    assert v2.fingerprint == (
+        "d7c46f34676ac968e95e21c92894dce99c5e2a30ef4cb8627205d5c0384def16")
+    sims = make_synthetic("sims", **kw)
+    # generator 2's fingerprint of the same call: the cache must not reuse it
+    assert sims.fingerprint != (
+        "61e88745f0938ef78d078a4fd8b028a032eaa061e7bf4103305ebb097eba6ea8")
+    old_sims = make_synthetic("sims", label_spread={"T": 0.30, "A": 0.18, "V": 0.34},
+                              ambiguity={"text": 0.6, "audio": 1.0, "vision": 0.75}, **kw)
+    assert not np.array_equal(sims.y("train", LABELS), old_sims.y("train", LABELS))
+
+
 def test_synthetic_features_carry_their_own_label(small):
     """Pooled features of a modality correlate more with its own label than
     with M (what makes the unimodal tasks informative)."""

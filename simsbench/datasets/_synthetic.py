@@ -69,11 +69,6 @@ from sklearn.utils import check_random_state
 
 from simsbench.datasets._base import MODALITIES, MultimodalDataset
 
-# Bump when the generated data changes (it is part of the data fingerprint,
-# hence of every cache key).  Each preset records the version that last
-# changed it, so that unchanged presets keep their fingerprints.
-GENERATOR_VERSION = 3
-
 # Five sentiment classes on the label grid, and their grid values.
 CLASS_NAMES = ("NG", "WN", "NU", "WP", "PS")
 _CLASS_VALUES = (
@@ -84,7 +79,11 @@ _CLASS_VALUES = (
     (0.8, 1.0),
 )
 
-# Per-split class counts of the papers (SIMS Table 3; SIMS v2 Table 1).
+# Per-split class counts of the papers (SIMS Table 3; SIMS v2 Table 1), and
+# each preset's label spreads and feature ambiguities.  "generator" is the
+# version of the generator that last changed the preset's data: bump it when
+# they change (it is part of the data fingerprint, hence of every cache key),
+# so that unchanged presets keep their fingerprints.
 PRESETS: dict[str, dict] = {
     "sims": {
         "n_samples": (1368, 456, 457),
