@@ -157,8 +157,16 @@ def _extra_params(cls: type, req: RunRequest, run_seed: int, kind: str) -> dict[
 
 
 def _build(req: RunRequest, kind: str, run_seed: int):
+    """The run's estimator, with the protocol's switches (an ablation's
+    ``tasks``, ``mixup_*``) set, so that its cache key and record show what
+    is trained."""
     cls = req.estimator.estimator_class()
-    return req.estimator.build(kind, _extra_params(cls, req, run_seed, kind))
+    est = req.estimator.build(kind, _extra_params(cls, req, run_seed, kind))
+    try:
+        req.task.make_protocol().configure(est)
+    except Exception:  # noqa: BLE001 - the protocol's skip() says why at run time
+        pass
+    return est
 
 
 def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRun]:
@@ -188,12 +196,6 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
                                   unavailable_status=status, run_seed=run_seed,
                                   data_info=data_info))
             continue
-        try:
-            # the protocol's switches (an ablation's ``tasks``, ``mixup_*``) are
-            # part of what runs: the key and the record show them
-            req.task.make_protocol().configure(est)
-        except Exception:  # noqa: BLE001 - the protocol skips it at run time, saying why
-            pass
         params = {k: v for k, v in est.get_params(deep=False).items()
                   if k not in EXCLUDED_PARAMS}
         cls = type(est)
