@@ -13,11 +13,11 @@ Usage::
     python benchmarks/bench_suite.py --full          # also the full SIMS suite (hours)
     python benchmarks/bench_suite.py --full --no-quick   # the full SIMS suite only
     python benchmarks/bench_suite.py --full --no-quick --resume --out DIR   # go on
+    python benchmarks/bench_suite.py --jobs 2 --out /tmp/bench
 
 The full suite takes hours.  Ctrl-C (or SIGTERM) stops it cleanly: the finished runs are
 kept, and the time so far is written to ``bench_suite.json``; ``--resume``
 goes on with the same ``--out`` and adds the segments' wall times.
-    python benchmarks/bench_suite.py --jobs 2 --out /tmp/bench
 
 Prints the wall times and the slowest runs, and writes ``bench_suite.json``
 in ``--out``.  Timings on a shared machine are inflated; report them with
@@ -134,9 +134,9 @@ def main(argv=None) -> int:
                            "slowest": _slowest(out / "quick"), "target_s": 600}
         print(f"run tables --quick: {wall:.0f} s (target 600 s), rc={rc}, "
               f"load {os.getloadavg()[0]:.1f}", flush=True)
+    interrupted = False
     if args.full:
         full = report.setdefault("full_sims", {"segments": [], "done": []})
-        interrupted = False
         for table in ("table2", "table3", "table4", "table5"):
             if table in full["done"]:
                 continue
@@ -163,12 +163,10 @@ def main(argv=None) -> int:
         what = "full CH-SIMS suite" if full["complete"] else "full CH-SIMS suite so far"
         print(f"{what}: {total / 60:.1f} min over {len(full['segments'])} segment(s) "
               f"(target 180 min)", flush=True)
-        if interrupted:
-            report["load_after"] = os.getloadavg()
-            state.write_text(json.dumps(report, indent=1))
-            return 130
     report["load_after"] = os.getloadavg()
     state.write_text(json.dumps(report, indent=1))
+    if interrupted:
+        return 130
     print(json.dumps(report, indent=1))
     print(f"results and logs under {out}")
     return 0
