@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from simsbench._version import __version__
+from simsbench.estimators._fidelity import apply_variant, variant_of
 from simsbench.results import (
     FINISHED,
     atomic_write_text,
@@ -99,6 +100,7 @@ class RunRequest:
     seed: int
     quick: bool = False
     tiny: bool = False
+    variant: str = "reference"
 
     @property
     def mode(self) -> str:
@@ -118,6 +120,7 @@ class PlannedRun:
     unavailable_status: str = "unavailable"
     run_seed: int = 0
     data_info: dict = field(default_factory=dict)
+    variant: str = ""
 
     def base_record(self) -> dict[str, Any]:
         req = self.request
@@ -134,6 +137,8 @@ class PlannedRun:
             seed=req.seed,
             run_seed=self.run_seed,
             mode=req.mode,
+            variant=self.variant or req.variant,
+            requested_variant=req.variant,
             data=dict(self.data_info),
         )
 
@@ -150,23 +155,36 @@ def _extra_params(cls: type, req: RunRequest, run_seed: int, kind: str) -> dict[
     if req.quick and "max_epochs" in defaults:
         current = extra.get("max_epochs", req.estimator.overrides(kind).get(
             "max_epochs", defaults["max_epochs"]))
-        extra["max_epochs"] = min(int(current), QUICK_MAX_EPOCHS)
+        extra["max_epochs"] = (QUICK_MAX_EPOCHS if current is None
+                               else min(int(current), QUICK_MAX_EPOCHS))
     if "random_state" in defaults:
         extra["random_state"] = run_seed
     return extra
 
 
 def _build(req: RunRequest, kind: str, run_seed: int):
-    """The run's estimator, with the protocol's switches (an ablation's
-    ``tasks``, ``mixup_*``) set, so that its cache key and record show what
-    is trained."""
+    """The run's estimator and its configuration (:func:`variant_of`).
+
+    The estimator has the request's variant, the runner's seed and sizes,
+    and the protocol's switches (an ablation's ``tasks``, ``mixup_*``) set,
+    so that its cache key and record show what is trained."""
     cls = req.estimator.estimator_class()
-    est = req.estimator.build(kind, _extra_params(cls, req, run_seed, kind))
+    est = req.estimator.build(kind)
+    if req.variant != "reference":
+        # The spec's overrides are the reference configuration's; the variant
+        # switches corrections on over them.
+        apply_variant(est, req.variant)
+    # What the spec and the variant make, before the runner's seed and the
+    # quick/tiny sizes (a quick run of the reference model is still one).
+    variant = variant_of(est)
+    extra = _extra_params(cls, req, run_seed, kind)
+    if extra:
+        est.set_params(**extra)
     try:
         req.task.make_protocol().configure(est)
     except Exception:  # noqa: BLE001 - the protocol's skip() says why at run time
         pass
-    return est
+    return est, variant
 
 
 def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRun]:
@@ -185,7 +203,7 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
         if req.quick:
             base["quick_max_train"] = QUICK_MAX_TRAIN
         try:
-            est = _build(req, data_info["kind"], run_seed)
+            est, variant = _build(req, data_info["kind"], run_seed)
         except Exception as exc:  # noqa: BLE001 - ImportError, SpecError...
             # The row says why; the grid goes on.
             status = "error" if isinstance(exc, SpecError) else "unavailable"
@@ -203,7 +221,7 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
         params_c = canonical(params)
         key = spec_hash({**base, "class": class_path, "params": params_c})
         out.append(PlannedRun(req, key, class_path, params_c, run_seed=run_seed,
-                              data_info=data_info))
+                              data_info=data_info, variant=variant))
     return out
 
 
@@ -238,7 +256,7 @@ def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict
                 )
             if req.quick and not req.tiny:
                 dataset = dataset.subsample(QUICK_MAX_TRAIN, QUICK_MAX_TRAIN)
-            est = _build(req, dataset.kind, planned.run_seed)
+            est, _ = _build(req, dataset.kind, planned.run_seed)
             if n_threads and "n_threads" in est.get_params(deep=False):
                 est.set_params(n_threads=n_threads)
             elif n_threads and "torch" in sys.modules:

@@ -41,9 +41,10 @@ from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNet
-from skorch.callbacks import EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping
 
 from simsbench.datasets import LENGTH_KEYS, MODALITIES
+from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import check_X, lengths_of, masked_mean
 
 __all__ = [
@@ -209,29 +210,39 @@ class SimsNet(NeuralNet):
     """
 
     def __init__(self, *args, accumulation_steps=1, grad_clip_value=None,
-                 grad_clip_norm=None, **kwargs):
+                 grad_clip_norm=None, clip_per="step", accumulation_tail="apply", **kwargs):
         super().__init__(*args, **kwargs)
         self.accumulation_steps = accumulation_steps
         self.grad_clip_value = grad_clip_value
         self.grad_clip_norm = grad_clip_norm
+        self.clip_per = clip_per
+        self.accumulation_tail = accumulation_tail
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDictDataset):
             return X
         return TensorDictDataset(X, y)
 
-    def _apply_step(self):
+    def _clip(self):
         params = [p for g in self.optimizer_.param_groups for p in g["params"]
                   if p.grad is not None]
         if self.grad_clip_value is not None and self.grad_clip_value > 0:
             torch.nn.utils.clip_grad_value_(params, self.grad_clip_value)
         if self.grad_clip_norm is not None and self.grad_clip_norm > 0:
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip_norm)
+
+    def _apply_step(self):
+        if self.clip_per == "step":
+            self._clip()
         self.optimizer_.step()
         self.optimizer_.zero_grad(set_to_none=True)
 
     def train_step(self, batch, **fit_params):
         step = self.train_step_single(batch, **fit_params)
+        if self.clip_per == "backward":
+            # MMSA trainers (e.g. MMSA src/MMSA/trains/singleTask/MULT.py)
+            # clip the *accumulated* gradients after every backward.
+            self._clip()
         self._pending += 1
         if self._pending >= max(1, int(self.accumulation_steps)):
             self._apply_step()
@@ -244,9 +255,12 @@ class SimsNet(NeuralNet):
             self._pending = 0
         super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
         if training and self._pending:
-            # Apply the tail group instead of discarding it (reference quirk
-            # §3.4.1: the leftover batches' gradients were thrown away).
-            self._apply_step()
+            if self.accumulation_tail == "apply":
+                self._apply_step()
+            else:
+                # The reference's end-of-epoch flush never fires: the last
+                # (n_batches mod U) batches' gradients are discarded.
+                self.optimizer_.zero_grad(set_to_none=True)
             self._pending = 0
 
 
@@ -288,10 +302,21 @@ class LeanEarlyStopping(EarlyStopping):
       the best weights are loaded back.
     """
 
+    def __init__(self, *args, rule="skorch", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rule = rule
+
     def on_train_begin(self, net, **kwargs):
         super().on_train_begin(net, **kwargs)
         self.cleanup()
         return self
+
+    def _is_score_improved(self, score):
+        if self.rule == "reference":
+            # MMSA trainers: ``isBetter = cur_valid <= best_valid - 1e-6``
+            # (an improvement of exactly ``threshold`` counts).
+            return score <= self.dynamic_threshold_
+        return super()._is_score_improved(score)
 
     def on_epoch_end(self, net, **kwargs):
         score = net.history[-1, self.monitor]
@@ -349,6 +374,35 @@ class LeanEarlyStopping(EarlyStopping):
                 os.remove(path)
 
 
+class ReferenceValidLoss(Callback):
+    """Record the reference implementation's validation loss each epoch.
+
+    The MMSA trainers (e.g. ``MMSA src/MMSA/trains/singleTask/LF_DNN.py``,
+    ``do_test``) average the per-batch mean losses -- the last, smaller batch
+    weighs as much as a full one -- and round the result to 4 decimals;
+    that number selects the epoch.  skorch's ``valid_loss`` is the
+    sample-weighted mean, unrounded.  This callback writes the reference
+    number to the history as ``name`` (``"valid_loss_reference"``).
+    """
+
+    def __init__(self, name="valid_loss_reference", decimals=4):
+        self.name = name
+        self.decimals = decimals
+
+    def on_epoch_end(self, net, **kwargs):
+        batches = net.history[-1, "batches"]
+        losses = [b["valid_loss"] for b in batches if "valid_loss" in b]
+        if losses:
+            net.history.record(self.name, round(sum(losses) / len(losses), self.decimals))
+
+
+#: The epoch-selection rules of the ``selection`` parameter.
+SELECTIONS = ("reference", "weighted")
+
+#: ``max_epochs=None`` (the reference: no cap) runs at most this many epochs.
+NO_CAP = 10**6
+
+
 # ---------------------------------------------------------------------------
 # the estimator base
 
@@ -394,12 +448,20 @@ _COMMON_DOC = """
         Adam learning rate.
     weight_decay : float
         Adam (coupled L2) weight decay.
-    max_epochs : int, default=100
-        Safety cap on training epochs (the reference has none).
+    max_epochs : int or None, default=None
+        Cap on training epochs; None trains until early stopping, as the
+        reference does (correction ``epoch_cap``: 100).
     early_stop : int, default=8
         Stop after this many epochs without a validation-loss improvement.
     tol : float, default=1e-6
-        Minimum decrease of the validation loss that counts as improvement.
+        Decrease of the validation loss that counts as an improvement.
+    selection : {"reference", "weighted"}, default="reference"
+        How the validation loss that selects the epoch is computed.
+        ``"reference"`` (MMSA's trainers): the unweighted mean of the
+        per-batch mean losses, rounded to 4 decimals; an epoch improves when
+        its loss is ``<= best - tol``.  ``"weighted"`` (correction
+        ``selection``): the sample-weighted mean, unrounded, improving when
+        ``< best - tol``.
     validation_fraction : float, default=0.2
         Share of the labelled training rows held out for model selection
         when ``fit`` gets no ``X_valid``.
@@ -442,6 +504,24 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
     _multitask = False
     _loss_kind = "l1"
     _net_class = SimsNet
+
+    #: The training protocol's corrections, shared by every deep model
+    #: (reference: MMSA's trainers, e.g. ``MMSA src/MMSA/trains/singleTask/TFN.py``).
+    _corrections = (
+        Correction(
+            "selection",
+            "The reference selects the epoch on the unweighted mean of per-batch validation "
+            "losses rounded to 4 decimals (improvement: <= best - tol); corrected: the "
+            "sample-weighted mean, unrounded (improvement: < best - tol).",
+            {"selection": ("reference", "weighted")},
+        ),
+        Correction(
+            "epoch_cap",
+            "The reference trains until early stopping with no epoch cap; corrected: at most "
+            "100 epochs.",
+            {"max_epochs": (None, 100)},
+        ),
+    )
 
     # -- hooks ----------------------------------------------------------
     def _build_module(self, dims: dict, seq_lens: dict) -> torch.nn.Module:
@@ -508,12 +588,24 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         lens = {m: int(s) for m, s in zip(MODALITIES, seq_lens) if m in mods}
         return self._build_module(dims, lens)
 
+    def _selection(self) -> str:
+        selection = getattr(self, "selection", "reference")
+        if selection not in SELECTIONS:
+            raise ValueError(
+                f"{type(self).__name__}: selection must be one of {SELECTIONS}, "
+                f"got {selection!r}"
+            )
+        return selection
+
     def _check_common(self):
         name = type(self).__name__
         for p in ("batch_size", "max_epochs", "early_stop"):
             v = getattr(self, p)
-            if not isinstance(v, numbers.Integral) or v < 1:
+            if p == "max_epochs" and v is None:
+                continue
+            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name}: {p} must be a positive int, got {v!r}")
+        self._selection()
         if not 0 < self.validation_fraction < 1:
             raise ValueError(
                 f"{name}: validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
@@ -596,12 +688,16 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         else:
             split = HoldoutSplit(self.validation_fraction, seed)
         module = self._build_module(self.feature_dims_, self.seq_lens_)
+        reference = self._selection() == "reference"
+        monitor = "valid_loss_reference" if reference else "valid_loss"
         stopper = LeanEarlyStopping(
-            monitor="valid_loss", patience=self.early_stop, threshold=self.tol,
+            monitor=monitor, patience=self.early_stop, threshold=self.tol,
             threshold_mode="abs", lower_is_better=True, load_best=True,
             sink=print if self.verbose else _noop,
+            rule="reference" if reference else "skorch",
         )
-        callbacks = [("early_stopping", stopper), *self._callbacks()]
+        callbacks = [("reference_valid_loss", ReferenceValidLoss()),
+                     *self._callbacks(), ("early_stopping", stopper)]
         kwargs = dict(
             module=module,
             criterion=TaskLoss(self._effective_weights(y), kind=self._loss_kind),
@@ -610,7 +706,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
             optimizer__weight_decay=self.weight_decay,
             optimizer__param_groups=self._param_groups(),
             optimizer__fused=True,  # one kernel per step instead of a loop of small ops
-            max_epochs=self.max_epochs,
+            max_epochs=NO_CAP if self.max_epochs is None else int(self.max_epochs),
             batch_size=self.batch_size,
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
@@ -632,11 +728,13 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         self.net_ = net
         hist = net.history
         self.n_epochs_ = len(hist)
-        losses = [h.get("valid_loss", np.inf) for h in hist]
-        self.best_epoch_ = int(np.argmin(losses)) + 1
-        self.best_valid_loss_ = float(np.min(losses))
+        losses = [float(h.get(monitor, np.inf)) for h in hist]
+        # The epoch whose weights were restored: the stopper's last best one.
+        self.best_epoch_ = int(stopper.best_epoch_) if stopper.best_epoch_ else (
+            int(np.argmin(losses)) + 1)
+        self.best_valid_loss_ = losses[self.best_epoch_ - 1]
         self.train_loss_curve_ = [float(h["train_loss"]) for h in hist]
-        self.valid_loss_curve_ = [float(h["valid_loss"]) for h in hist]
+        self.valid_loss_curve_ = losses
         self.n_params_ = count_parameters(net.module_)
 
     def _effective_weights(self, y):
