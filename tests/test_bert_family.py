@@ -218,3 +218,68 @@ def test_features_mode_does_not_import_transformers():
         "assert 'transformers' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _mag_module():
+    pytest.importorskip("transformers")  # the optional [bert] extra
+    from transformers import BertConfig, BertModel
+
+    from simsbench.estimators._bert_mag import BertMAGModule
+
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                     num_attention_heads=2, intermediate_size=8, max_position_embeddings=16)
+    module = BertMAGModule(BertModel(cfg), {"text": 16, "audio": 3, "vision": 5}, 1.0, 0.1)
+    torch.nn.init.ones_(module.classifier.weight)  # a readable output scale
+    return module.eval()
+
+
+def _mag_inputs(L=6, n_real=4, B=2):
+    g = torch.Generator().manual_seed(1)
+    ids = torch.randint(1, 50, (B, L), generator=g)
+    mask = torch.zeros(B, L)
+    mask[:, :n_real] = 1
+    text_bert = torch.stack([ids.float(), mask, torch.zeros(B, L)], dim=1)
+    return (text_bert, torch.randn(B, L, 3, generator=g), torch.randn(B, L, 5, generator=g))
+
+
+def test_bert_mag_gate_shifts_embeddings_under_the_attention_mask():
+    # The gate sits on BERT's embedding output (a forward hook, public API only:
+    # transformers releases change the private mask helpers).  The output must
+    # depend on audio/vision at real tokens, not at padded ones (BERT's own
+    # attention mask hides them from [CLS]), and the hook must be gone after
+    # the call, leaving plain BERT untouched.
+    module = _mag_module()
+    text_bert, audio, vision = _mag_inputs()
+    with torch.no_grad():
+        out = module(text_bert=text_bert, audio=audio, vision=vision)
+        a_pad, v_pad = audio.clone(), vision.clone()
+        a_pad[:, 4:] += 10.0
+        v_pad[:, 4:] -= 10.0
+        out_pad = module(text_bert=text_bert, audio=a_pad, vision=v_pad)
+        a_real = audio.clone()
+        a_real[:, :4] += 10.0
+        out_real = module(text_bert=text_bert, audio=a_real, vision=vision)
+    assert out.shape == (2,)
+    torch.testing.assert_close(out_pad, out, rtol=1e-5, atol=1e-6)
+    assert (out_real - out).abs().max() > 1e-3
+    assert not module.bert.embeddings._forward_hooks
+
+
+def test_bert_mag_gate_equals_manual_composition():
+    # Embeddings -> gate -> BERT encoder/pooler, composed by hand with a
+    # constant replacement of the embedding output.
+    module = _mag_module()
+    text_bert, audio, vision = _mag_inputs()
+    ids, mask = text_bert[:, 0].long(), text_bert[:, 1].long()
+    with torch.no_grad():
+        emb = module.bert.embeddings(input_ids=ids, token_type_ids=torch.zeros_like(ids))
+        fused = module.mag(emb, vision, audio)
+        handle = module.bert.embeddings.register_forward_hook(lambda m, a, o: fused)
+        try:
+            pooled = module.bert(input_ids=ids, attention_mask=mask).pooler_output
+        finally:
+            handle.remove()
+        expected = module.classifier(pooled).reshape(-1)
+        got = module(text_bert=text_bert, audio=audio, vision=vision)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)

@@ -65,22 +65,26 @@ class BertMAGModule(nn.Module):
                 nn.init.normal_(mod.weight, mean=0.0, std=std)
                 nn.init.zeros_(mod.bias)
 
-    def _attention_mask(self, mask, embeddings):
-        create = getattr(self.bert, "_create_attention_masks", None)
-        if create is not None:  # transformers >= 5
-            return create(attention_mask=mask, encoder_attention_mask=None,
-                          embedding_output=embeddings, encoder_hidden_states=None,
-                          past_key_values=None)[0]
-        return self.bert.get_extended_attention_mask(mask, mask.shape)  # pragma: no cover
-
     def forward(self, text_bert=None, audio=None, vision=None, **kw):
         ids, mask, segments = BertTextEncoder.split(text_bert)
-        emb = self.bert.embeddings(input_ids=ids, token_type_ids=segments)
-        fused = self.mag(emb, vision if "vision" in self.modalities else None,
-                         audio if "audio" in self.modalities else None)
-        ext = self._attention_mask(mask.long(), fused)
-        seq = self.bert.encoder(fused, attention_mask=ext)[0]
-        pooled = self.bert.pooler(seq)
+        visual = vision if "vision" in self.modalities else None
+        acoustic = audio if "audio" in self.modalities else None
+
+        def gate(module, args, embeddings):
+            # The gate replaces the embedding layer's output, where the
+            # reference injects it (MMSA src/MMSA/models/singleTask/BERT_MAG.py):
+            # BERT's own forward then builds the attention mask and runs the
+            # encoder and pooler, through public API only.
+            return self.mag(embeddings, visual, acoustic)
+
+        handle = self.bert.embeddings.register_forward_hook(gate)
+        try:
+            out = self.bert(input_ids=ids, attention_mask=mask.long(), token_type_ids=segments)
+        finally:
+            handle.remove()
+        pooled = getattr(out, "pooler_output", None)
+        if pooled is None:
+            pooled = self.bert.pooler(out[0])
         return self.classifier(self.dropout(pooled)).reshape(-1)
 
 
