@@ -5,8 +5,15 @@
     simsbench list [estimators|protocols|tasks|tables]
     simsbench data describe [DATA]
     simsbench run tables [--data DATA ...] [--quick] [--jobs N] [--backend NAME] [--force]
-    simsbench run TABLE  [--data DATA ...] [...]
-    simsbench table TABLE [--data DATA] [--format markdown|latex|csv]
+    simsbench run TABLE  [--data DATA ...] [--variant reference|corrected] [...]
+    simsbench run corrections [--data DATA ...] [--no-ablations] [...]
+    simsbench table TABLE [--data DATA] [--variant ...] [--format markdown|latex|csv]
+
+The paper tables run every model in its **reference configuration** (the
+reference implementation's behaviour, defects included); ``--variant
+corrected`` runs and renders them with every simsbench correction on, and
+``run corrections`` measures each correction against the reference (paired
+over seeds).
 
 ``DATA`` is ``synthetic:sims`` (the default for the CH-SIMS tables),
 ``synthetic:simsv2`` (the default for the v2 tables) or the path of an
@@ -32,6 +39,7 @@ __all__ = ["main"]
 
 _TABLE_NAMES = ("table2", "table3", "table4", "table5",
                 "v2-table1", "v2-table2", "v2-table3", "v2-table4")
+_VARIANTS = ("reference", "corrected")  # simsbench.estimators._fidelity.VARIANTS
 
 
 class CLIError(Exception):
@@ -73,8 +81,14 @@ def _parser() -> argparse.ArgumentParser:
     _add_common(d, specs=False)
 
     p = sub.add_parser("run", help="train and evaluate what a table needs, then print it")
-    p.add_argument("target", metavar="TABLE", help="'tables' (all) or one of: "
-                   + ", ".join(_TABLE_NAMES))
+    p.add_argument("target", metavar="TABLE", help="'tables' (all, with the corrections "
+                   "tables), 'corrections' or one of: " + ", ".join(_TABLE_NAMES))
+    p.add_argument("--variant", choices=_VARIANTS, default="reference",
+                   help="configuration of the paper tables' models: the reference "
+                        "implementation's (default) or with every correction on")
+    p.add_argument("--ablations", action=argparse.BooleanOptionalAction, default=None,
+                   help="corrections table: one row per correction for the cheap models "
+                        "(default: on for 'run corrections', off within 'run tables')")
     p.add_argument("--data", action="append", default=[], metavar="DATA",
                    help="data spec (repeatable); default: synthetic:sims for the CH-SIMS "
                         "tables and synthetic:simsv2 for the v2 tables")
@@ -108,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="omit the published numbers")
     p.add_argument("--mode", default=None,
                    help="which runs: full, quick, ... (default: the newest)")
+    p.add_argument("--variant", choices=_VARIANTS, default="reference",
+                   help="which configuration's runs (default: reference)")
     _add_common(p, specs=False)
     return parser
 
@@ -222,14 +238,18 @@ def _seeds(value: str | None) -> list[int] | None:
 
 
 def _cmd_run(args) -> int:
+    from simsbench.corrections import ABLATED, CORRECTION_TABLES, build_corrections_table
     from simsbench.datasets import load_dataset
     from simsbench.results import atomic_write_text, data_slug, read_data_record
-    from simsbench.runner import requests_for, run_grid, store_data_record
+    from simsbench.runner import (
+        correction_variants,
+        requests_for,
+        run_grid,
+        store_data_record,
+    )
     from simsbench.specs import load_specs
     from simsbench.tables import (
         EXTENSIONS,
-        SIMS_TABLES,
-        V2_TABLES,
         build_table,
         get_table,
         render,
@@ -248,24 +268,38 @@ def _cmd_run(args) -> int:
         raise CLIError(f"--estimators: unknown estimator spec {unknown[0]!r} "
                        f"(`simsbench list estimators` shows them)")
     seeds = _seeds(args.seeds)
-    if args.target == "tables":
+    target = args.target.lower()
+    if target in ("tables", "corrections"):
         if args.data:
-            plan = [(d, tables_for_kind(_data_kind(d))) for d in args.data]
+            plan = [(d, _data_kind(d)) for d in args.data]
         else:
-            plan = [("synthetic:sims", SIMS_TABLES), ("synthetic:simsv2", V2_TABLES)]
+            plan = [("synthetic:sims", "sims"), ("synthetic:simsv2", "simsv2")]
+        plan = [(d, (tables_for_kind(k) if target == "tables" else ()) + ("corrections",))
+                for d, k in plan]
     else:
-        table = get_table(args.target)
+        table = get_table(target)
         plan = [(d, (table.name,)) for d in (args.data or [table.default_data])]
+    ablate = args.ablations if args.ablations is not None else target == "corrections"
 
     failed = 0
     for data, names in plan:
-        tables = [get_table(n) for n in names]
+        tables = [get_table(n) for n in names if n != "corrections"]
         pairs = []
         for t in tables:
             user = [(s.name, s.label) for s in specs.estimators.values() if t.name in s.tables]
             for est, task in table_pairs(t, user):
                 if (est, task) not in pairs:
                     pairs.append((est, task))
+        variants: dict[str, tuple[str, ...]] = {}
+        corr_table = None
+        if "corrections" in names:
+            corr_table = CORRECTION_TABLES["simsv2" if _data_kind(data) == "simsv2" else "sims"]
+            for est, _label in corr_table.estimators:
+                if est in specs.estimators:
+                    variants[est] = correction_variants(
+                        specs.estimator(est), ablate=ablate and est in ABLATED)
+                    if (est, corr_table.task) not in pairs:
+                        pairs.append((est, corr_table.task))
         if only:
             pairs = [(e, t) for e, t in pairs if e in only]
         spec_pairs = []
@@ -275,8 +309,17 @@ def _cmd_run(args) -> int:
                       file=sys.stderr)
                 continue
             spec_pairs.append((specs.estimator(e), specs.task(t)))
-        requests = requests_for(spec_pairs, data, quick=args.quick, tiny=args.tiny,
-                                seeds=seeds)
+        requests = []
+        for e, t in spec_pairs:
+            # The corrections table's task gets every configuration it needs
+            # (its reference runs are the paper table's, shared by key).
+            vmap = ({e.name: tuple(dict.fromkeys(
+                        (args.variant, *variants.get(e.name, ()))))}
+                    if corr_table is not None and t.name == corr_table.task else None)
+            for req in requests_for([(e, t)], data, quick=args.quick, tiny=args.tiny,
+                                    seeds=seeds, variant=args.variant, variants=vmap):
+                if req not in requests:
+                    requests.append(req)
         if not args.quiet:
             print(f"simsbench: {data}: {len(requests)} runs for {', '.join(names)}",
                   file=sys.stderr)
@@ -293,11 +336,20 @@ def _cmd_run(args) -> int:
         if info is None:
             info = store_data_record(args.results, load_dataset(data), data)
         mode = requests[0].mode if requests else None
-        for t in tables:
-            rt = build_table(t, result.records, data_info=info, compare=args.compare,
-                             fingerprint=info["fingerprint"], mode=mode)
+        built = [build_table(t, result.records, data_info=info, compare=args.compare,
+                             fingerprint=info["fingerprint"], mode=mode, variant=args.variant)
+                 for t in tables]
+        if corr_table is not None:
+            built.append(build_corrections_table(
+                corr_table.kind, result.records, data_info=info,
+                corrections=_correction_docs(specs, corr_table),
+                fingerprint=info["fingerprint"], mode=mode))
+        for rt in built:
+            name = rt.table.name + ("" if args.variant == "reference" or
+                                    rt.table.name.endswith("corrections") else
+                                    f"-{args.variant}")
             for fmt, ext in EXTENSIONS.items():
-                atomic_write_text(Path(args.results) / "tables" / slug / f"{t.name}.{ext}",
+                atomic_write_text(Path(args.results) / "tables" / slug / f"{name}.{ext}",
                                   render(rt, fmt))
             print(render(rt, args.format))
         load_dataset.cache_clear()  # free this dataset before the next one
@@ -307,22 +359,52 @@ def _cmd_run(args) -> int:
     return 0
 
 
+def _correction_docs(specs, corr_table) -> dict[str, list[tuple[str, str]]]:
+    """Per estimator spec of a corrections table: its (name, summary) list."""
+    from simsbench.estimators._fidelity import corrections
+
+    out = {}
+    for est, _label in corr_table.estimators:
+        try:
+            out[est] = [(c.name, c.summary)
+                        for c in corrections(specs.estimator(est).estimator_class())]
+        except Exception:  # noqa: BLE001 - an unimportable class: no list
+            continue
+    return out
+
+
 def _cmd_table(args) -> int:
     from simsbench.results import atomic_write_text, data_slug
     from simsbench.tables import EXTENSIONS, get_table, render, table_from_results
 
-    table = get_table(args.table)
-    data = args.data or table.default_data
+    name = args.table.lower()
+    if name in ("corrections", "v2-corrections"):
+        data = args.data or ("synthetic:simsv2" if name.startswith("v2") else "synthetic:sims")
+    else:
+        data = args.data or get_table(name).default_data
     slug = data_slug(data)
     runs = Path(args.results) / "runs" / slug
     if not runs.is_dir():
         raise CLIError(f"no records for {data} under {Path(args.results) / 'runs'}; run "
-                       f"'simsbench run {table.name}' first")
-    rt = table_from_results(table.name, args.results, slug, compare=args.compare,
-                            mode=args.mode)
+                       f"'simsbench run {name}' first")
+    if name in ("corrections", "v2-corrections"):
+        from simsbench.corrections import build_corrections_table
+        from simsbench.results import read_data_record, read_records
+
+        records = read_records(args.results, slug)
+        kind = "simsv2" if _data_kind(data) == "simsv2" else "sims"
+        fps = [r["data"]["fingerprint"] for r in records if isinstance(r.get("data"), dict)
+               and "fingerprint" in r["data"]]
+        info = read_data_record(args.results, slug, fps[-1] if fps else None)
+        rt = build_corrections_table(kind, records, data_info=info, mode=args.mode)
+        out_name = rt.table.name
+    else:
+        rt = table_from_results(name, args.results, slug, compare=args.compare,
+                                mode=args.mode, variant=args.variant)
+        out_name = name if args.variant == "reference" else f"{name}-{args.variant}"
     text = render(rt, args.format)
     atomic_write_text(Path(args.results) / "tables" / slug
-                      / f"{table.name}.{EXTENSIONS[args.format]}", text)
+                      / f"{out_name}.{EXTENSIONS[args.format]}", text)
     print(text, end="")
     return 0
 

@@ -64,9 +64,26 @@ def _clip1(y_true, y_pred):
     return np.clip(y_true, -1.0, 1.0), np.clip(y_pred, -1.0, 1.0)
 
 
+def _clip1_f32(y_true, y_pred):
+    """Clipped values in float32, where the class boundaries are compared.
+
+    Labels are stored as float32 in every MMSA pickle and the models predict
+    float32; the reference metrics (MMSA ``src/MMSA/utils/metricsTop.py``,
+    ch-sims-v2 ``utils/metricsTop.py``) compare those float32 values with
+    the boundaries (-0.4, 0, 0.1, 0.7...) in float32.  Widened to float64,
+    a stored 0.4 is 0.40000000596 and falls outside ``<= 0.4``; narrowing
+    back is exact, so comparing in float32 keeps exactly the reference's
+    clips whether the labels arrive as float32 or as float64 copies of them.
+    """
+    t, p = _clip1(y_true, y_pred)
+    return t.astype(np.float32), p.astype(np.float32)
+
+
 def _bin(y: np.ndarray, n_classes: int) -> np.ndarray:
-    # (lo, hi] bins: searchsorted(side="left") on the inner edges.
-    return np.searchsorted(np.asarray(_EDGES[n_classes][1:-1]), y, side="left")
+    # (lo, hi] bins: searchsorted(side="left") on the inner edges, compared
+    # in the values' own dtype (float32 for the SIMS metrics).
+    edges = np.asarray(_EDGES[n_classes][1:-1], dtype=y.dtype)
+    return np.searchsorted(edges, y, side="left")
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -84,25 +101,25 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def acc2(y_true, y_pred) -> float:
     """SIMS Acc-2: non-positive vs positive after clipping (0 is negative)."""
-    t, p = _clip1(y_true, y_pred)
+    t, p = _clip1_f32(y_true, y_pred)
     return float(np.mean(_bin(t, 2) == _bin(p, 2)))
 
 
 def acc3(y_true, y_pred) -> float:
     """SIMS Acc-3 with bins [-1, -0.1], (-0.1, 0.1], (0.1, 1]."""
-    t, p = _clip1(y_true, y_pred)
+    t, p = _clip1_f32(y_true, y_pred)
     return float(np.mean(_bin(t, 3) == _bin(p, 3)))
 
 
 def acc5(y_true, y_pred) -> float:
     """SIMS Acc-5 with cut points -0.7, -0.1, 0.1, 0.7 (upper-closed bins)."""
-    t, p = _clip1(y_true, y_pred)
+    t, p = _clip1_f32(y_true, y_pred)
     return float(np.mean(_bin(t, 5) == _bin(p, 5)))
 
 
 def f1(y_true, y_pred) -> float:
     """SIMS F1: weighted F1 of the Acc-2 bins."""
-    t, p = _clip1(y_true, y_pred)
+    t, p = _clip1_f32(y_true, y_pred)
     return float(f1_score(_bin(t, 2), _bin(p, 2), average="weighted", labels=[0, 1]))
 
 
@@ -122,9 +139,12 @@ def corr(y_true, y_pred) -> float:
 def acc2_weak(y_true, y_pred) -> float:
     """SIMS v2 Acc2_weak: Acc-2 on clips whose clipped truth is in [-0.4, 0.4].
 
-    NaN (with a warning) when no clip qualifies."""
-    t, p = _clip1(y_true, y_pred)
-    keep = (t >= -0.4 - 1e-9) & (t <= 0.4 + 1e-9)
+    The bounds are compared in float32, as the reference does
+    (ch-sims-v2 ``utils/metricsTop.py``), so a stored label of +-0.4 is kept
+    whether it arrives as float32 or widened to float64.  NaN (with a
+    warning) when no clip qualifies."""
+    t, p = _clip1_f32(y_true, y_pred)
+    keep = (t >= np.float32(-0.4)) & (t <= np.float32(0.4))
     if not keep.any():
         warnings.warn("no truth in [-0.4, 0.4]: Acc2_weak is NaN", RuntimeWarning, 2)
         return float("nan")

@@ -27,7 +27,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -200,6 +200,10 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
             "data": data_info["fingerprint"],
             "simsbench": __version__,
         }
+        if req.variant != "reference":
+            # Quick/tiny caps can make two configurations' parameters equal;
+            # each configuration's table still gets its own run.
+            base["variant"] = req.variant
         if req.quick:
             base["quick_max_train"] = QUICK_MAX_TRAIN
         try:
@@ -499,6 +503,27 @@ def _log_header(rec: dict) -> str:
     )
 
 
+def correction_variants(spec: EstimatorSpec, ablate: bool = False) -> tuple[str, ...]:
+    """The variants of one model in the corrections table.
+
+    ``("reference", "corrected")``, plus ``"reference+NAME"`` for each of its
+    corrections when ``ablate`` and it has more than one; ``()`` when the
+    class cannot be imported or has no correction.
+    """
+    from simsbench.estimators._fidelity import corrections
+
+    try:
+        corrs = corrections(spec.estimator_class())
+    except Exception:  # noqa: BLE001 - an unimportable class has no rows here
+        return ()
+    if not corrs:
+        return ()
+    out = ["reference", "corrected"]
+    if ablate and len(corrs) > 1:
+        out += [f"reference+{c.name}" for c in corrs]
+    return tuple(out)
+
+
 def requests_for(
     pairs: Iterable[tuple[EstimatorSpec, TaskSpec]],
     data: str | None = None,
@@ -506,18 +531,25 @@ def requests_for(
     quick: bool = False,
     tiny: bool = False,
     seeds: Sequence[int] | None = None,
+    variant: str = "reference",
+    variants: Mapping[str, Sequence[str]] | None = None,
 ) -> list[RunRequest]:
     """Expand (estimator, task) pairs over the task's seeds (the first only
-    when ``quick``), deduplicated in order."""
+    when ``quick``), deduplicated in order.
+
+    Every run gets ``variant``, or, for an estimator named in ``variants``,
+    one run per listed variant (the corrections table)."""
     out: list[RunRequest] = []
     seen = set()
     for est, task in pairs:
         task_seeds = tuple(seeds) if seeds else task.seeds
         if quick:
             task_seeds = task_seeds[:1]
-        for s in task_seeds:
-            req = RunRequest(est, task, data or task.data, int(s), quick=quick, tiny=tiny)
-            ident = (est.name, task.name, req.data, req.seed, quick, tiny)
+        for v, s in ((v, s) for v in (variants or {}).get(est.name, (variant,))
+                     for s in task_seeds):
+            req = RunRequest(est, task, data or task.data, int(s), quick=quick, tiny=tiny,
+                             variant=v)
+            ident = (est.name, task.name, req.data, req.seed, quick, tiny, v)
             if ident not in seen:
                 seen.add(ident)
                 out.append(req)

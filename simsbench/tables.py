@@ -270,6 +270,9 @@ class Cell:
     std: float | None = None
     n: int = 0
     signed: bool = False
+    n_nan: int = 0  # seeds whose score is NaN (e.g. Corr of a constant prediction)
+    marker: str = ""  # significance marker of a Δ cell ("*", "**")
+    pvalue: bool = False  # ``mean`` is a p-value: 3 significant digits, exact in CSV
 
 
 @dataclass
@@ -294,8 +297,24 @@ class RenderedTable:
         return render(self, fmt)
 
 
-def _select(records: Sequence[dict], fingerprint: str | None, mode: str | None):
-    recs = list(records)
+#: What each configuration means, for table headers.
+VARIANT_TEXT = {
+    "reference": "reference implementation (MMSA / ch-sims-v2 behaviour, defects included: "
+                 "the paper's model under the paper's protocol)",
+    "corrected": "corrected (every simsbench correction on; 'simsbench run corrections' "
+                 "measures each against the reference)",
+}
+
+
+def record_variant(record: Mapping) -> str | None:
+    """The configuration a run was asked for (None for records that predate
+    configurations: they are shown in no table)."""
+    return record.get("requested_variant", record.get("variant"))
+
+
+def _select(records: Sequence[dict], fingerprint: str | None, mode: str | None,
+            variant: str = "reference"):
+    recs = [r for r in records if record_variant(r) == variant]
     if fingerprint is None and recs:
         fingerprint = max(recs, key=lambda r: r.get("created", ""))["data"]["fingerprint"]
     recs = [r for r in recs if r.get("data", {}).get("fingerprint") == fingerprint]
@@ -315,8 +334,9 @@ def _summarise(recs: list[dict], table: TableDef) -> tuple[dict[str, Cell], str]
     cells = {}
     for m in table.metrics:
         vals = [r["scores"].get(m) for r in ok]
+        n_nan = sum(1 for v in vals if v is not None and not math.isfinite(v))
         mean, std, n = aggregate(v * table.scale(m) for v in vals if v is not None)
-        cells[m] = Cell(None if n == 0 else mean, None if n == 0 else std, n)
+        cells[m] = Cell(None if n == 0 else mean, None if n == 0 else std, n, n_nan=n_nan)
     note = ""
     if not recs:
         note = "not run yet"
@@ -339,6 +359,7 @@ def build_table(
     compare: bool = True,
     fingerprint: str | None = None,
     mode: str | None = None,
+    variant: str = "reference",
 ) -> RenderedTable:
     """Assemble a table from run records (or, for split tables, the data).
 
@@ -353,6 +374,9 @@ def build_table(
         split tables and used in the header.
     compare : bool, default=True
         Add the paper's published numbers below each row.
+    variant : str, default="reference"
+        The configuration whose runs are shown (``"reference"``,
+        ``"corrected"``); the header names it.
     """
     table = get_table(table) if isinstance(table, str) else table
     rows: list[TableRow] = []
@@ -376,7 +400,7 @@ def build_table(
     wanted = {(r.estimator, r.task) for r in table.rows if r.kind == "result"}
     relevant = [r for r in records if (r.get("estimator"), r.get("task")) in wanted
                 or (table.user_task and r.get("task") == table.user_task)]
-    selected, fingerprint, mode = _select(relevant, fingerprint, mode)
+    selected, fingerprint, mode = _select(relevant, fingerprint, mode, variant)
     # Estimators run on the table's task that are not paper rows: user rows.
     user_est: dict[str, str] = {}
     for r in selected:
@@ -418,12 +442,13 @@ def build_table(
     info = dict(data_info or {})
     if not info and selected:
         info = dict(selected[0].get("data", {}))
-    header = _header(table, info, selected, compare, seeds=seeds, mode=mode)
+    header = _header(table, info, selected, compare, seeds=seeds, mode=mode, variant=variant)
     return RenderedTable(table, header, rows, compare, table.metrics)
 
 
 def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bool,
-            seeds: Sequence[int] = (), mode: str | None = None) -> list[str]:
+            seeds: Sequence[int] = (), mode: str | None = None,
+            variant: str | None = None) -> list[str]:
     lines = [f"{table.paper} {table.paper_table} -- {table.title} [{table.name}]"]
     desc = info.get("description") or "unknown data"
     lines.append(f"Data: {desc}")
@@ -442,6 +467,13 @@ def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bo
         lines.append(
             f"Paper seeds: {seed_text} (run seeds derived per task); mode: {mode or 'n/a'}"
         )
+        if variant:
+            lines.append(f"Configuration: {VARIANT_TEXT.get(variant, variant)}")
+            custom = sorted({r.get("estimator_label", r.get("estimator", "?")) for r in records
+                             if r.get("variant") not in (None, variant)})
+            if custom:
+                lines.append("Rows whose spec overrides a correction parameter (custom "
+                             "configuration): " + ", ".join(custom))
         if mode and "quick" in mode:
             lines.append(
                 "QUICK SMOKE RUN: one seed, capped epochs and a subsampled training set; "
@@ -469,13 +501,18 @@ def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bo
 # formatting
 
 def _fmt(cell: Cell, decimals: int, with_std: bool = True) -> str:
+    nan = f"NaN in {cell.n_nan} of {cell.n + cell.n_nan} seeds" if cell.n_nan else ""
     if cell.mean is None or (isinstance(cell.mean, float) and math.isnan(cell.mean)):
-        return "n/a"
+        return f"n/a ({nan})" if nan else "n/a"
+    if cell.pvalue:
+        return f"{cell.mean:.3g}"
     if cell.signed:
-        return f"{cell.mean:+.{decimals}f}"
+        return f"{cell.mean:+.{decimals}f}{cell.marker}"
     text = f"{cell.mean:.{decimals}f}"
     if with_std and cell.std is not None and (cell.n > 1 or cell.n == 0):
         text += f" ± {cell.std:.{decimals}f}"
+    if nan:  # the mean is over the other seeds: say so in the cell
+        text += f" ({nan})"
     return text
 
 
@@ -573,7 +610,8 @@ def _csv(rt: RenderedTable) -> str:
         for c in rt.columns:
             cell = r.cells.get(c, Cell())
             dec = 0 if data_table else t.decimals(c)
-            mean = "" if cell.mean is None or math.isnan(cell.mean) else f"{cell.mean:.{dec}f}"
+            mean = ("" if cell.mean is None or math.isnan(cell.mean)
+                    else repr(float(cell.mean)) if cell.pvalue else f"{cell.mean:.{dec}f}")
             line.append(mean)
             if not data_table:
                 std = "" if cell.std is None or math.isnan(cell.std) else f"{cell.std:.{dec}f}"
@@ -603,6 +641,7 @@ def table_from_results(
     *,
     compare: bool = True,
     mode: str | None = None,
+    variant: str = "reference",
 ) -> RenderedTable:
     """Build a table from the records stored under ``results_dir`` for ``slug``."""
     table = get_table(name)
@@ -616,4 +655,4 @@ def table_from_results(
             fp = max(mine, key=lambda r: r.get("created", ""))["data"]["fingerprint"]
     info = read_data_record(results_dir, slug, fp)
     return build_table(table, records, data_info=info, compare=compare, fingerprint=fp,
-                       mode=mode)
+                       mode=mode, variant=variant)

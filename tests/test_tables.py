@@ -24,7 +24,7 @@ def rec(est, task, seed, scores=None, status="ok", reason="", label=None, mode="
     return {
         "schema": 1, "key": f"{est}-{task}-{seed}-{mode}", "estimator": est,
         "estimator_label": label or est, "task": task, "seed": seed, "status": status,
-        "reason": reason, "scores": scores or {}, "mode": mode,
+        "reason": reason, "scores": scores or {}, "mode": mode, "variant": "reference",
         "created": created or f"2026-01-01T00:00:{seed:02d}", "data": data or DATA,
         "versions": {"simsbench": "0.1.0", "scikit-learn": "1.9.1"},
     }
@@ -53,6 +53,8 @@ GOLDEN_TABLE2_LATEX = "\n".join([
     '% Values: mean $\\pm$ population std (ddof=0) over seeds, x100, MAE included;'
     ' $\\Delta$ rows: difference of the means',
     '% Paper seeds: 1, 12 (run seeds derived per task); mode: full',
+    "% Configuration: reference implementation (MMSA / ch-sims-v2 behaviour, defects included: "
+    "the paper's model under the paper's protocol)",
     '% Versions: scikit-learn 1.9.1, simsbench 0.1.0',
     '% SIMULATED DATA: the simsbench rows are NOT CH-SIMS results and must not be'
     ' presented as such',
