@@ -98,7 +98,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                    help="parallel runs (each gets cores // N torch threads)")
     p.add_argument("--backend", default="loky", metavar="NAME",
-                   help="joblib backend: loky (default), threading, dask, ray, ...")
+                   help="loky (default), threading or multiprocessing (joblib), or dask: "
+                        "a Dask cluster (--scheduler), else a LocalCluster of --jobs "
+                        "worker processes")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="Dask scheduler address for --backend dask (default: "
+                        "$DASK_SCHEDULER_ADDRESS, else a local cluster)")
     p.add_argument("--estimators", metavar="NAMES", default=None,
                    help="comma-separated estimator spec names: run only these rows "
                         "(the others render from cached records or stay empty)")
@@ -324,7 +329,8 @@ def _cmd_run(args) -> int:
             print(f"simsbench: {data}: {len(requests)} runs for {', '.join(names)}",
                   file=sys.stderr)
         result = run_grid(requests, args.results, jobs=args.jobs, backend=args.backend,
-                          force=args.force, progress=not args.quiet)
+                          force=args.force, progress=not args.quiet,
+                          scheduler=args.scheduler)
         if not args.quiet:
             n_other = len(result.computed) - len(result.trained)
             print(f"simsbench: {data}: {len(result.trained)} trained, "

@@ -13,8 +13,9 @@ A finished run (status ``ok`` or ``skipped``) is a JSON record under
 ``<results>/runs/<data>/<key>.json`` written atomically as soon as the run
 returns, so an interrupted grid loses nothing and the next invocation
 resumes; ``force=True`` recomputes.  Runs execute with joblib (``jobs``
-workers, any joblib backend: ``loky``, ``threading``, ``dask``, ``ray``...),
-each worker with ``cores // jobs`` torch threads.  Nothing here imports
+workers, joblib's ``loky``, ``threading`` or ``multiprocessing``) or on a
+Dask cluster (``backend="dask"``, :mod:`simsbench._dask`), each worker with
+``cores // jobs`` torch threads.  Nothing here imports
 torch; the estimators do, inside the workers.
 """
 
@@ -72,7 +73,7 @@ its numbers say nothing about the models."""
 EXCLUDED_PARAMS = ("n_threads", "verbose")
 """Parameters that do not change a run's result and stay out of its key."""
 
-BACKENDS = ("loky", "threading", "multiprocessing", "dask", "ray")
+BACKENDS = ("loky", "threading", "multiprocessing", "dask")
 
 
 class RunnerError(RuntimeError):
@@ -294,6 +295,14 @@ def _execute_payload(planned: PlannedRun, n_threads: int | None):
     return execute_run(planned, n_threads)
 
 
+def _lost_run(planned: PlannedRun, exc: BaseException) -> tuple[dict, str]:
+    """The record of a run whose worker died (retried by the next invocation)."""
+    record = planned.base_record()
+    record.update(status="error", reason=f"worker lost: {_one_line(exc)}", wall_time=0.0,
+                  versions=versions(deep=False))
+    return record, traceback.format_exception_only(type(exc), exc)[-1]
+
+
 class Progress:
     """A small progress printer: one line per finished run, with an ETA."""
 
@@ -331,24 +340,8 @@ def _fmt_time(seconds: float) -> str:
 
 
 def _setup_backend(backend: str) -> None:
-    if backend == "ray":
-        try:
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise RunnerError("--backend ray needs the ray package (pip install ray)") from None
-        register_ray()
-    elif backend == "dask":
-        try:
-            import distributed
-        except ImportError:
-            raise RunnerError(
-                "--backend dask needs dask.distributed (pip install distributed); "
-                "start a Client for your cluster before running"
-            ) from None
-        try:
-            distributed.get_client()
-        except ValueError:
-            distributed.Client(processes=False)
+    if backend not in BACKENDS:
+        raise RunnerError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
 
 
 def data_info_of(dataset, data_spec: str) -> dict[str, Any]:
@@ -420,6 +413,7 @@ def run_grid(
     progress: bool = True,
     stream: TextIO | None = None,
     on_record: Callable[[dict], None] | None = None,
+    scheduler: str | None = None,
 ) -> GridResult:
     """Run every request that has no finished record; return all records.
 
@@ -434,7 +428,13 @@ def run_grid(
         Parallel runs (joblib ``n_jobs``); each gets ``cores // jobs`` torch
         threads.  ``1`` runs in this process.
     backend : str, default="loky"
-        Any joblib backend (``"dask"`` and ``"ray"`` are set up when named).
+        ``"loky"``, ``"threading"`` or ``"multiprocessing"`` (joblib), or
+        ``"dask"``: one future per run on a Dask cluster, records written by
+        this process as they arrive (:mod:`simsbench._dask`).
+    scheduler : str, default=None
+        Dask scheduler address (``backend="dask"``); without it (and without
+        ``DASK_SCHEDULER_ADDRESS``) a local cluster of ``jobs`` worker
+        processes runs the grid.
     force : bool, default=False
         Recompute finished runs.
     progress : bool, default=True
@@ -450,6 +450,7 @@ def run_grid(
     data_spec = specs.pop()
     if jobs < 1:
         raise RunnerError(f"--jobs must be >= 1, got {jobs}")
+    _setup_backend(backend)  # a bad name fails before any data is loaded
     dataset = load_dataset(data_spec)
     data_info = store_data_record(results_dir, dataset, data_spec)
     data_info = {k: data_info[k] for k in
@@ -479,7 +480,12 @@ def run_grid(
         if on_record is not None:
             on_record(rec)
 
-    if jobs == 1 or len(todo) <= 1:
+    if backend == "dask" and todo:
+        from simsbench._dask import run_on_dask
+
+        run_on_dask(todo, _execute_payload, finish, _lost_run, n_threads=n_threads,
+                    scheduler=scheduler, n_workers=jobs)
+    elif backend == "dask" or jobs == 1 or len(todo) <= 1:
         for p in todo:
             finish(*execute_run(p, n_threads))
     else:
