@@ -1,9 +1,8 @@
 """AV-MC and AV-MC (Semi): the CH-SIMS v2.0 paper's Acoustic Visual Mixup
-Consistent framework (reference-facts §4.14, §4.15)."""
+Consistent framework, as released in github thuiar/ch-sims-v2 (the AV-MC
+repository, cited below as ``ch-sims-v2 <path>``)."""
 
 from __future__ import annotations
-
-import numbers
 
 import numpy as np
 import torch
@@ -14,7 +13,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, MultiTaskRegressor, SimsNet
+from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
+from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet
 
 _HEAD_INDEX = {"text": 1, "audio": 2, "vision": 3}
@@ -24,7 +25,8 @@ _HEAD_INDEX = {"text": 1, "audio": 2, "vision": 3}
 # torch modules
 
 class AVSubNet(nn.Module):
-    """The Semi code's audio/vision encoder ("AVsubNet").
+    """The V1_Semi code's audio/vision encoder ("AVsubNet",
+    ``ch-sims-v2 models/multiTask/V1_Semi.py``).
 
     Linear(D, h) -> Dropout -> packed BiLSTM(h, h) -> LayerNorm(2h) -> packed
     BiLSTM(2h, h), both over the real frames.  Output (B, 4h): the final
@@ -83,18 +85,41 @@ class _Fusion(nn.Module):
         return (torch.sigmoid(x) * (2 * r) - r).reshape(-1)
 
 
+class Reconstruction(nn.Module):
+    """The V1_Semi code's "Reconsitution" MLP: Dropout(0) -> Linear(d, d) ->
+    ReLU -> Linear(d, D), from a head's first hidden layer back to the
+    modality's input width.
+
+    The reference computes it in every forward pass but no loss uses its
+    output, so it never receives a gradient; :class:`AVMCModule` registers it
+    (it counts among the reference's trainable parameters) and does not
+    call it.
+    """
+
+    def __init__(self, in_size: int, out_size: int):
+        super().__init__()
+        self.dropout = nn.Dropout(0.0)  # the config leaves rec_dropout unset: 0
+        self.layer_1 = nn.Linear(in_size, in_size)
+        self.layer_2 = nn.Linear(in_size, out_size)
+
+    def forward(self, x):
+        return self.layer_2(torch.relu(self.layer_1(self.dropout(x))))
+
+
 class AVMCModule(nn.Module):
     """Multitask late-fusion backbone of AV-MC.
 
-    Encoders: text = Linear over the [CLS] vector; audio/vision = ``AVSubNet``
-    (``encoder="lstm"``) or the 3-layer ``SubNet`` on time-averaged features
-    (``encoder="dnn"``).  Each encoder output feeds its unimodal head; the
-    fusion head takes the concatenated hidden layer ``fusion_layer`` (2: the
-    first, 3: the second) of the unimodal heads.
+    Encoders: text = Linear over the [CLS] vector; audio/vision = the 3-layer
+    ``SubNet`` on time-averaged features (``encoder="dnn"``) or ``AVSubNet``
+    over the sequences (``encoder="lstm"``).  Each encoder output feeds its
+    unimodal head; the fusion head takes the concatenated hidden layer
+    ``fusion_layer`` (2: the first, 3: the second) of the unimodal heads.
+    With ``reconstruction`` the three unused reconstruction MLPs of the
+    V1_Semi code are registered (``rec_<modality>``), never called.
     """
 
     def __init__(self, dims, encoder, hidden_dims, post_dims, post_fusion_dim, dropouts,
-                 post_dropouts, fusion_layer, output_range):
+                 post_dropouts, fusion_layer, output_range, reconstruction=False):
         super().__init__()
         h = dict(zip(("text", "audio", "vision"), hidden_dims))
         d = dict(zip(("text", "audio", "vision"), post_dims))
@@ -115,6 +140,9 @@ class AVMCModule(nn.Module):
             setattr(self, f"post_{m}", _Head(out, d[m], p_post[m]))
             fused += d[m]
         self.fusion = _Fusion(fused, post_fusion_dim, post_dropouts[3], output_range)
+        if reconstruction:
+            for m in self.modalities:
+                setattr(self, f"rec_{m}", Reconstruction(d[m], dims[m]))
 
     def encode(self, text=None, audio=None, vision=None, audio_lengths=None,
                vision_lengths=None, **kw):
@@ -159,14 +187,16 @@ class AVMCModule(nn.Module):
 # ---------------------------------------------------------------------------
 # training: the mixup steps
 
-def _beta(alpha: float) -> float:
-    """lambda ~ Beta(alpha, alpha), drawn from torch's global generator."""
-    a = torch.tensor(float(alpha))
-    return float(torch.distributions.Beta(a, a).sample())
+def _draw_mixup(alpha: float, n: int) -> tuple[float, torch.Tensor]:
+    """One mixup draw, as the reference's ``mixup_data``: ``lambda ~
+    Beta(alpha, alpha)`` from numpy's global generator and a permutation of
+    the ``n`` rows from torch's (both seeded by the estimator's ``fit``)."""
+    return float(np.random.beta(alpha, alpha)), torch.randperm(n)
 
 
 class _AVMCNet(SimsNet):
-    """V1 step: clean pass + audio-mixup pass + vision-mixup pass, one backward."""
+    """V1 step: clean pass + audio-mixup pass + vision-mixup pass, one backward
+    (``ch-sims-v2 trains/multiTask/V1.py``)."""
 
     def __init__(self, *args, mixup_audio=True, mixup_vision=True, mixup_alpha=1.0,
                  mixup_level="input", **kwargs):
@@ -177,8 +207,7 @@ class _AVMCNet(SimsNet):
         self.mixup_level = mixup_level
 
     def _mixup_loss(self, module, Xi, reps, y2, modality):
-        lam = _beta(self.mixup_alpha)
-        perm = torch.randperm(y2.shape[0])
+        lam, perm = _draw_mixup(self.mixup_alpha, y2.shape[0])
         if self.mixup_level == "representation":
             mixed = dict(reps)
             mixed[modality] = lam * reps[modality] + (1 - lam) * reps[modality][perm]
@@ -239,25 +268,47 @@ class _IndexBatchIterator:
             yield self.dataset[order[start:stop]]
 
 
+#: How a pass-1 batch without labelled rows is trained (``unlabelled_batches``).
+UNLABELLED_BATCHES = ("skip_backward", "backward")
+
+
 class _AVMCSemiNet(SimsNet):
     """Algorithm 1: pass 1 over all rows (supervised loss on labelled rows +
-    mixup-consistency on all rows), pass 2 supervised over labelled rows."""
+    mixup-consistency on all rows), pass 2 supervised over labelled rows
+    (``ch-sims-v2 trains/multiTask/V1_Semi.py``)."""
 
     def __init__(self, *args, mixup_audio=True, mixup_vision=True, mixup_alpha=1.0,
-                 **kwargs):
+                 unlabelled_batches="skip_backward", **kwargs):
         super().__init__(*args, **kwargs)
         self.mixup_audio = mixup_audio
         self.mixup_vision = mixup_vision
         self.mixup_alpha = mixup_alpha
+        self.unlabelled_batches = unlabelled_batches
         self._semi_pass = False
 
     def _consistency(self, module, reps, y_pred, modality):
-        lam = _beta(self.mixup_alpha)
         f, p = reps[modality], y_pred[_HEAD_INDEX[modality]]
-        perm = torch.randperm(f.shape[0]).to(f.device)
+        lam, perm = _draw_mixup(self.mixup_alpha, f.shape[0])
+        perm = perm.to(f.device)
         f_mix = lam * f + (1 - lam) * f[perm]
         p_mix = lam * p + (1 - lam) * p[perm]  # not detached, as the reference
         return (module.head(modality, f_mix) - p_mix).abs().mean()
+
+    def _zero_stale_grads(self):
+        """Zero-filled gradients for every parameter the optimizer has
+        stepped before.
+
+        The reference calls ``optimizer.zero_grad()`` before each batch; in
+        the torch of its time (1.x, the default until torch 2.0) that filled
+        the existing gradients with zeros instead of dropping them, so its
+        Adam step after a skipped backward still moved those parameters
+        (momentum and weight decay).
+        """
+        state = self.optimizer_.state
+        for group in self.optimizer_.param_groups:
+            for p in group["params"]:
+                if p.grad is None and state.get(p):
+                    p.grad = torch.zeros_like(p)
 
     def train_step_single(self, batch, **fit_params):
         if not self._semi_pass:
@@ -271,13 +322,16 @@ class _AVMCSemiNet(SimsNet):
         y_pred = module.heads(reps)
         loss = self.criterion_(y_pred, yi)  # NaN (unlabelled) rows are skipped
         w = self.criterion_.weights
-        for m, on in (("audio", self.mixup_audio), ("vision", self.mixup_vision)):
+        # the reference's order: the vision term first, then the audio term
+        for m, on in (("vision", self.mixup_vision), ("audio", self.mixup_audio)):
             k = _HEAD_INDEX[m]
             if on and m in module.modalities and w[k] > 0:
                 loss = loss + w[k] * self._consistency(module, reps, y_pred, m)
-        # Backward on every batch, also one without labelled rows (the
-        # reference stepped such batches without a backward).
-        loss.backward()
+        y2 = yi if yi.ndim == 2 else yi[:, None]
+        if self.unlabelled_batches == "backward" or bool((~torch.isnan(y2[:, 0])).any()):
+            loss.backward()
+        else:  # the reference: no backward, but the optimizer still steps
+            self._zero_stale_grads()
         return {"loss": loss, "y_pred": y_pred}
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
@@ -304,39 +358,24 @@ class _AVMCBase(MultiTaskRegressor):
 
     _fusion_layer = 3
 
+    def _reconstruction(self) -> bool:
+        return False
+
     def _check_params(self):
         name = type(self).__name__
         if self.encoder not in ("lstm", "dnn"):
             raise ValueError(f"{name}: encoder must be 'lstm' or 'dnn', got {self.encoder!r}")
-
-        def ints(p, n):
-            v = getattr(self, p)
-            if (len(tuple(v)) != n
-                    or not all(isinstance(x, numbers.Integral) and x > 0 for x in v)):
-                raise ValueError(f"{name}: {p} must be {n} positive ints, got {v!r}")
-
-        def probs(p, n):
-            v = getattr(self, p)
-            if len(tuple(v)) != n or not all(0 <= float(x) < 1 for x in v):
-                raise ValueError(f"{name}: {p} must be {n} floats in [0, 1), got {v!r}")
-
-        ints("hidden_dims", 3)
-        ints("post_dims", 3)
-        if not isinstance(self.post_fusion_dim, numbers.Integral) or self.post_fusion_dim < 1:
-            raise ValueError(f"{name}: post_fusion_dim must be a positive int, "
-                             f"got {self.post_fusion_dim!r}")
-        probs("dropouts", 2)
-        probs("post_dropouts", 4)
-        if not float(self.output_range) > 0:
-            raise ValueError(f"{name}: output_range must be > 0, got {self.output_range!r}")
-        if not float(self.mixup_alpha) > 0:
-            raise ValueError(f"{name}: mixup_alpha must be > 0, got {self.mixup_alpha!r}")
+        check_ints(self, "hidden_dims", self.hidden_dims, 3)
+        check_ints(self, "post_dims", self.post_dims, 3)
+        check_int(self, "post_fusion_dim", self.post_fusion_dim)
+        check_probs(self, "dropouts", self.dropouts, 2)
+        check_probs(self, "post_dropouts", self.post_dropouts, 4)
+        check_nonneg(self, "output_range", self.output_range, strict=True)
+        check_nonneg(self, "mixup_alpha", self.mixup_alpha, strict=True)
         for p in ("learning_rate_audio", "learning_rate_vision"):
-            if not getattr(self, p) > 0:
-                raise ValueError(f"{name}: {p} must be > 0, got {getattr(self, p)!r}")
+            check_nonneg(self, p, getattr(self, p), strict=True)
         for p in ("weight_decay", "weight_decay_audio", "weight_decay_vision"):
-            if getattr(self, p) < 0:
-                raise ValueError(f"{name}: {p} must be >= 0, got {getattr(self, p)!r}")
+            check_nonneg(self, p, getattr(self, p))
 
     def _prepare_inputs(self, X):
         self._check_params()
@@ -344,7 +383,7 @@ class _AVMCBase(MultiTaskRegressor):
         for m in self._modalities():
             if m == "text":  # the [CLS] position of the precomputed features
                 out["text"] = np.asarray(X["text"])[:, 0, :]
-            elif self.encoder == "dnn":  # length-aware mean (AVMC-repo)
+            elif self.encoder == "dnn":  # the loader's length-aware mean
                 out[m] = self._pooled(X, m)
             else:
                 out[m] = X[m]
@@ -355,9 +394,12 @@ class _AVMCBase(MultiTaskRegressor):
         self._check_params()
         return AVMCModule(dims, self.encoder, tuple(self.hidden_dims), tuple(self.post_dims),
                           int(self.post_fusion_dim), tuple(self.dropouts),
-                          tuple(self.post_dropouts), self._fusion_layer, self.output_range)
+                          tuple(self.post_dropouts), self._fusion_layer,
+                          float(self.output_range), reconstruction=self._reconstruction())
 
     def _param_groups(self):
+        # The reference's groups: audio encoder, video encoder, "other" (the
+        # frozen BERT's two groups receive no gradient).
         mods = self._modalities()
         groups = []
         if "audio" in mods:
@@ -369,15 +411,16 @@ class _AVMCBase(MultiTaskRegressor):
         return groups
 
 
-_SHARED_DOC = """
-    encoder : {"lstm", "dnn"}, default="lstm"
-        Audio/vision encoder.  ``"lstm"`` is the paper's stacked
-        bidirectional LSTM (the Semi code's AVsubNet: Linear -> Dropout ->
-        packed BiLSTM -> LayerNorm -> packed BiLSTM over the real frames;
-        output the final states of both layers and directions, ``4 h``).
-        ``"dnn"`` is the supervised reference code's encoder: the
-        length-aware time average followed by the 3-layer ``SubNet``
-        (BatchNorm, Dropout, 3 Linear+ReLU; output ``h``).
+def _encoder_doc(default):
+    return f"""
+    encoder : {{"dnn", "lstm"}}, default="{default}"
+        Audio/vision encoder.  ``"dnn"`` is the V1 code's: the length-aware
+        time average (the AV-MC loader's ``need_normalized``) followed by the
+        3-layer ``SubNet`` (BatchNorm, Dropout, 3 Linear+ReLU; output ``h``).
+        ``"lstm"`` is the paper's stacked bidirectional LSTM (§4.2), as the
+        V1_Semi code realises it (AVsubNet: Linear -> Dropout -> packed
+        BiLSTM -> LayerNorm -> packed BiLSTM over the real frames; output the
+        final states of both layers and directions, ``4 h``).
     hidden_dims : tuple of 3 int
         (text, audio, vision) encoder widths ``h``.  The text encoder is a
         Linear layer over the [CLS] position ``X["text"][:, 0, :]`` of the
@@ -391,42 +434,35 @@ _SHARED_DOC = """
     dropouts : tuple of 2 float
         (audio, vision) encoder dropout.
     post_dropouts : tuple of 4 float
-        (text, audio, vision, fusion) head dropout.
-    output_range : float
-        The M head is ``output_range * (2 sigmoid(x) - 1)``, in
-        ``(-output_range, output_range)``; the unimodal heads are unbounded.
-    mixup_audio, mixup_vision : bool, default=True
-        Switch the audio / vision modality mixup on or off (the paper's
-        Table 4 ablations; with ``tasks=()`` and both off: "w/o Mixup-AV and
-        unimodal tasks").
+        (text, audio, vision, fusion) head dropout."""
+
+
+_MIXUP_DOC = """
     mixup_alpha : float, default=1.0
         ``lambda ~ Beta(mixup_alpha, mixup_alpha)`` (the reference: 1, i.e.
-        uniform), drawn from torch's global generator, so ``random_state``
-        reproduces it.
-"""
+        uniform), drawn from numpy's global generator as the reference does
+        (the permutation from torch's); ``fit`` seeds both from
+        ``random_state``."""
+
 
 def _tasks_doc(weights):
-    return f"""    tasks : tuple of str, default=("T", "A", "V")
+    return f"""
+    tasks : tuple of str, default=("T", "A", "V")
         Active unimodal tasks, any subset of ``"T"``, ``"A"``, ``"V"``; the M
         task is always trained.  ``()`` trains M alone.  Inactive heads still
         exist but get no loss.
     loss_weights : tuple of 4 float, default={weights}
         Weights of the M, T, A and V losses (training and validation); the
-        reference's values.
-"""
+        reference's values."""
 
 
-_GROUP_DOC = """    learning_rate : float
-        Adam learning rate of everything but the audio/vision encoders (the
-        reference's "other" group).
-    weight_decay : float
-        Adam weight decay of the "other" group.
+_GROUP_DOC = """
     learning_rate_audio, learning_rate_vision : float
         Learning rates of the audio and vision encoders.
     weight_decay_audio, weight_decay_vision : float
-        Weight decays of the audio and vision encoders.
-"""
-
+        Weight decays of the audio and vision encoders.  The common
+        ``learning_rate`` and ``weight_decay`` below are those of everything
+        else (the reference's "other" group)."""
 
 
 class AVMC(_AVMCBase):
@@ -441,45 +477,76 @@ class AVMC(_AVMCBase):
     Beta(1, 1)`` and a random permutation ``pi``; the M head and the mixed
     modality's head are scored with the loss-mixed criterion ``lambda *
     L1(y_hat, y) + (1 - lambda) * L1(y_hat, y[pi])``, the other heads
-    against their own labels (reference-facts §4.14).
+    against their own labels.
+
+    The defaults are the released V1 code (``ch-sims-v2
+    models/multiTask/V1.py``, ``trains/multiTask/V1.py``, the ``sims3l``
+    entry of ``config/config_regression.py``), see Notes.
 
     Parameters
-    ----------""" + _SHARED_DOC + """
+    ----------""" + _encoder_doc("dnn") + """
+    output_range : float, default=1.0
+        The M head is ``output_range * (2 sigmoid(x) - 1)``, in
+        ``(-output_range, output_range)`` (the V1 code: (-1, 1)); the unimodal
+        heads are unbounded.
+    mixup_audio, mixup_vision : bool, default=True
+        Switch the audio / vision modality mixup on or off (the paper's
+        Table 4 ablations; with ``tasks=()`` and both off: "w/o Mixup-AV and
+        unimodal tasks").""" + _MIXUP_DOC + """
     mixup_level : {"auto", "input", "representation"}, default="auto"
         What is mixed.  ``"input"`` mixes the encoder inputs (with
-        ``encoder="dnn"`` the time-averaged features, exactly the reference
-        code; with ``encoder="lstm"`` the padded sequences, frame by frame,
-        the pair's real length being the longer of the two).
+        ``encoder="dnn"`` the time-averaged features, exactly the V1 code;
+        with ``encoder="lstm"`` the padded sequences, frame by frame, the
+        pair's real length being the longer of the two).
         ``"representation"`` mixes the encoder outputs (the paper's §4.1:
         "generate potential modality representation ... from the original
         representation obtained from the modality encoder"), which runs the
         encoders once per step instead of three times.  ``"auto"``:
-        ``"input"`` for ``"dnn"``, ``"representation"`` for ``"lstm"``.
-""" + _tasks_doc((1.0, 0.2, 0.8, 0.4)) + _GROUP_DOC + _COMMON_DOC + _ATTRIBUTES_DOC + """
+        ``"input"`` for ``"dnn"``, ``"representation"`` for ``"lstm"``.""" + _tasks_doc(
+        (1.0, 0.2, 0.8, 0.4)) + _GROUP_DOC + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the AVMC-repo ``sims3l`` configuration of V1
-    (reference-facts §4.14): hidden (64, 16, 16), heads (32, 32, 64), fusion
-    16, dropouts 0.1, head dropouts 0.3, batch 32, M/T/A/V weights
-    1/0.2/0.8/0.4, learning rates other/audio/vision 5e-4/5e-4/1e-3, weight
-    decays 5e-4/0/0, output range (-1, 1).  With ``encoder="dnn"`` and the
-    CH-SIMS v2 shapes the module has the reference's 66,440 trainable
-    parameters (frozen BERT excluded); the default ``encoder="lstm"`` (the
-    paper's encoder) has 91,188.
+    **Reference configuration.**  ``AVMC()`` is the released V1 code, the
+    form behind the AV-MC row of the paper's Table 2: the repository is the
+    paper's official code, its README runs AV-MC as ``run.py --modelName
+    v1`` and shows the Table 2 numbers (``show/ModelResults.png``), V1 is
+    its only supervised model and ``sims3l`` its only configuration, and the
+    paper (§2.3) calls its supervised strategy "a multimodal input-level
+    Mixup" -- V1's.  The paper's §4 equations describe the framework "under
+    semi-supervised learning paradigm" (Fig. 4) and leave the supervised
+    model underspecified (the FFN activation and widths, the batch norm of
+    Eq. 8 that neither released model has, the supervised mixup loss), so
+    no exact "paper" model exists to reproduce.
 
-    Differences from the reference code:
+    The V1 code, reproduced: text = Linear(768, 64) on the [CLS] vector;
+    audio/vision = length-aware time average -> ``SubNet`` (BatchNorm,
+    Dropout, 3 Linear+ReLU); heads (32, 32, 64), fusion 16 over the heads'
+    second hidden layers, M = ``sigmoid * 2 - 1``; encoder dropouts 0.1,
+    head dropouts 0.3; batch 32; M/T/A/V weights 1/0.2/0.8/0.4; Adam groups
+    audio encoder (lr 5e-4, wd 0), vision encoder (lr 1e-3, wd 0), other
+    (lr 5e-4, wd 5e-4); three passes per step (BatchNorm statistics updated
+    three times), input-level mixup with the loss-mixed criterion, one
+    backward.  With the CH-SIMS v2 shapes the module has the reference's
+    66,440 trainable parameters (frozen BERT excluded).  Epoch selection and
+    stopping are the reference's (``selection="reference"``, no epoch cap,
+    ``early_stop=8``).
 
-    * The default encoder is the paper's BiLSTM (§4.2), not the supervised
-      code's time-average + SubNet (``encoder="dnn"`` restores it), and with
-      it the mixup is representation-level (``mixup_level``).
-    * Text is the precomputed [CLS] vector; the reference recomputed it with
-      a frozen BERT three times per step (under dropout in train mode).
-    * lambda comes from torch's global generator (the reference: numpy), so
-      ``random_state`` alone makes training reproducible.
-    * With the dnn encoder and input-level mixup the reference's three full
-      forward passes are kept (BatchNorm statistics updated three times per
-      step); with representation-level mixup the encoders run once and the
-      heads three times, each with fresh dropout.
+    **The paper's encoder and mixup** are parameter values: ``encoder="lstm"``
+    (the stacked BiLSTM of §4.2, the V1_Semi code's AVsubNet) with
+    ``mixup_level="auto"`` mixing the encoder outputs (§4.1); the loss stays
+    V1's loss-mixed criterion.  With the defaults' widths that model has
+    91,188 trainable parameters.
+
+    **Corrections** (see :mod:`simsbench.estimators._fidelity`): the training
+    shell's ``selection`` and ``epoch_cap``; AV-MC's own behaviour has none.
+
+    **Not reproducible exactly**: the reference recomputes the [CLS] vector
+    with a frozen BERT three times per step, in train mode, so BERT's dropout
+    makes the training-time text features stochastic; here the text is the
+    precomputed [CLS] vector (what the frozen BERT gives in eval mode, i.e.
+    at validation and test time).  Random streams (dropout masks, lambda,
+    permutations, shuffling) follow the reference's distributions, not its
+    exact draws.
 
     References
     ----------
@@ -504,7 +571,7 @@ class AVMC(_AVMCBase):
     def __init__(
         self,
         *,
-        encoder="lstm",
+        encoder="dnn",
         hidden_dims=(64, 16, 16),
         post_dims=(32, 32, 64),
         post_fusion_dim=16,
@@ -525,9 +592,10 @@ class AVMC(_AVMCBase):
         batch_size=32,
         learning_rate=5e-4,
         weight_decay=5e-4,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -558,6 +626,7 @@ class AVMC(_AVMCBase):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -579,31 +648,23 @@ class AVMC(_AVMCBase):
                 "mixup_alpha": float(self.mixup_alpha), "mixup_level": self._mixup_level()}
 
 
-_SEMI_SHARED_DOC = _SHARED_DOC.replace(
-    "Switch the audio / vision modality mixup on or off (the paper's\n"
-    "        Table 4 ablations; with ``tasks=()`` and both off: \"w/o Mixup-AV and\n"
-    "        unimodal tasks\").",
-    "Switch the audio / vision mixup-consistency term on or off.  A\n"
-    "        term also needs its modality's task (``tasks``) and a non-zero\n"
-    "        loss weight: its weight is the A (V) loss weight.")
-_SEMI_PARAMS_DOC = (_SEMI_SHARED_DOC + _tasks_doc((0.8, 0.6, 0.2, 0.8)) + _GROUP_DOC
-                    + _COMMON_DOC + _ATTRIBUTES_DOC)
-
-
 class AVMCSemi(_AVMCBase):
     __doc__ = """AV-MC (Semi): AV-MC trained on labelled and unlabelled clips.
 
-    The backbone of :class:`AVMC` (fusion over the unimodal heads' *first*
-    hidden layers, as the Semi code) trained by Algorithm 1 of the paper.
-    Each epoch has two passes:
+    The released V1_Semi code (``ch-sims-v2 models/multiTask/V1_Semi.py``,
+    ``trains/multiTask/V1_Semi.py``, the ``sims3l`` entry of
+    ``config/config_regression.py``): the backbone of :class:`AVMC` with the
+    stacked-BiLSTM audio/vision encoder and the fusion over the unimodal
+    heads' *first* hidden layers, trained by the paper's Algorithm 1.  Each
+    epoch has two passes:
 
     1. over all training rows, labelled and unlabelled (rows of ``y`` that
        are all NaN): the supervised M/T/A/V loss on the labelled rows plus,
-       on every row, the mixup-consistency loss of audio and vision -- the
+       on every row, the mixup-consistency loss of vision and audio -- the
        encoder output ``F`` and the head's own prediction ``p`` are mixed
        with the same ``lambda ~ Beta(1, 1)`` and permutation,
        and the head's prediction for the mixed ``F`` is pulled (L1) towards
-       the mixed ``p``; weighted by the A and V loss weights;
+       the mixed ``p``; weighted by the V and A loss weights;
     2. over the labelled rows only, the supervised loss.
 
     Fit with ``X = dataset.X_semi()``, ``y = dataset.y_semi()`` (train rows
@@ -613,36 +674,68 @@ class AVMCSemi(_AVMCBase):
     rows alone.
 
     Parameters
-    ----------""" + _SEMI_PARAMS_DOC + """
+    ----------""" + _encoder_doc("lstm") + """
+    output_range : float, default=3.0
+        The M head is ``output_range * (2 sigmoid(x) - 1)``, in
+        ``(-output_range, output_range)``; the unimodal heads are unbounded.
+        The reference's 3.0 is a MOSI range (the labels lie in [-1, 1]; the
+        metrics clip); correction ``output_range``: 1.0.
+    mixup_audio, mixup_vision : bool, default=True
+        Switch the audio / vision mixup-consistency term on or off.  A
+        term also needs its modality's task (``tasks``) and a non-zero
+        loss weight: its weight is the A (V) loss weight.""" + _MIXUP_DOC + """
+    reconstruction_heads : bool, default=True
+        Register the V1_Semi code's three reconstruction MLPs (one per
+        modality, head's first hidden layer -> input width).  No loss uses
+        their outputs, so they never change and change nothing, but they
+        count among the reference's trainable parameters (29,290 with the
+        CH-SIMS v2 shapes); correction ``unused_heads``: False.
+    unlabelled_batches : {"skip_backward", "backward"}, default="skip_backward"
+        A pass-1 batch without a labelled row.  ``"skip_backward"`` (the
+        reference): its consistency loss is not back-propagated, yet the
+        optimizer steps on the zeroed gradients (the torch 1.x of the
+        reference's time kept zero-filled gradients, so Adam's momentum and
+        weight decay still move every parameter updated before).  ``"backward"`` (correction
+        ``unlabelled_batches``; the paper's Algorithm 1): its consistency
+        loss is back-propagated before the step.""" + _tasks_doc(
+        (0.8, 0.6, 0.2, 0.8)) + _GROUP_DOC + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the AVMC-repo ``sims3l`` configuration of V1_Semi
-    (reference-facts §4.15): hidden (64, 32, 32), heads (16, 8, 64), fusion
-    32, dropouts 0.1, head dropouts 0.4, batch 64, M/T/A/V weights
-    0.8/0.6/0.2/0.8, learning rates other/audio/vision 5e-4/1e-3/1e-3,
-    weight decays 1e-5/0/1e-5.  With the CH-SIMS v2 shapes the module has
-    158,828 trainable parameters: the reference's 188,118 minus the 29,290
-    of its three reconstruction MLPs, whose outputs the reference never
-    uses (dropped here).
+    **Reference configuration.**  ``AVMCSemi()`` is the released V1_Semi
+    code, the form behind the AV-MC(Semi) row of the paper's Table 2 (run by
+    the repository's README as ``run.py --modelName v1_semi``): hidden
+    (64, 32, 32), heads (16, 8, 64), fusion 32 over the heads' first hidden
+    layers, M = ``sigmoid * 6 - 3``, encoder dropouts 0.1, head dropouts
+    0.4, batch 64, M/T/A/V weights 0.8/0.6/0.2/0.8, Adam groups audio
+    encoder (lr 1e-3, wd 0), vision encoder (lr 1e-3, wd 1e-5), other (lr
+    5e-4, wd 1e-5), the unused reconstruction MLPs registered, a pass-1
+    batch without labels stepped without a backward, and the reference's
+    epoch selection and stopping (``selection="reference"``, no epoch cap,
+    ``early_stop=8``).  With the CH-SIMS v2 shapes the module has the
+    reference's 188,118 trainable parameters (audio encoder 42,944, vision
+    encoder 47,808, reconstruction MLPs 29,290; frozen BERT excluded).  As
+    in the reference, the mixed self-predictions (the consistency targets)
+    are not detached, and the heads use Dropout, not the batch norm of the
+    paper's Eq. 8.  ``encoder="dnn"`` gives the time-average encoder left
+    commented out in the V1_Semi code.
 
-    Differences from the reference code:
+    **Corrections** (see :mod:`simsbench.estimators._fidelity`), besides the
+    training shell's ``selection`` and ``epoch_cap``:
 
-    * The M output range is (-1, 1) (``output_range=1.0``), the range of the
-      labels.  The reference squashes to (-3, 3) (a MOSI constant), which
-      lets the model predict impossible sentiment values that only the
-      metrics' clipping hides; ``output_range=3.0`` restores it.
-    * A pass-1 batch without labelled rows is back-propagated on its
-      consistency loss before the optimizer step, as the paper's Algorithm
-      1 intends; the reference skipped the backward but still stepped (on
-      zeroed gradients: with Adam's momentum, a stale update).
-    * The unused reconstruction MLPs are dropped (see above).
-    * Text is the precomputed [CLS] vector (the reference ran a frozen BERT).
-    * lambda and the permutations come from torch's global generator.
-    * As in the reference, the mixed self-predictions (the consistency
-      targets) are not detached, and the heads use Dropout, not the
-      BatchNorm of the paper's Eq. 8.
-    * The training loss recorded per epoch is averaged over the batches of
-      both passes.
+    * ``output_range``: M in (-1, 1), the range of the labels, instead of
+      (-3, 3);
+    * ``unlabelled_batches``: a pass-1 batch without labelled rows is
+      back-propagated on its consistency loss before the step (the paper's
+      Algorithm 1), instead of a step on zeroed gradients;
+    * ``unused_heads``: the never-used reconstruction MLPs are not built.
+
+    **Not reproducible exactly**: the text is the precomputed [CLS] vector
+    (the reference runs the frozen BERT in train mode, with dropout, during
+    training); random streams follow the reference's distributions, not its
+    draws; the training loss recorded per epoch is averaged over the
+    batches of both passes (the reference divides the sum over pass-2
+    batches and labelled pass-1 batches by the number of pass-1 batches; a
+    logged number only).
 
     References
     ----------
@@ -669,6 +762,28 @@ class AVMCSemi(_AVMCBase):
     # the runner fits it on train + unlabelled rows (dataset.X_semi/y_semi)
     _semi_supervised = True
 
+    _corrections = (
+        Correction(
+            "output_range",
+            "The reference squashes M to (-3, 3) (sigmoid * 6 - 3, a MOSI range) although "
+            "the labels lie in [-1, 1]; corrected: (-1, 1).",
+            {"output_range": (3.0, 1.0)},
+        ),
+        Correction(
+            "unlabelled_batches",
+            "The reference skips the backward of a pass-1 batch without labelled rows but "
+            "still takes the optimizer step on zeroed gradients; corrected: the batch's "
+            "consistency loss is back-propagated before the step (the paper's Algorithm 1).",
+            {"unlabelled_batches": ("skip_backward", "backward")},
+        ),
+        Correction(
+            "unused_heads",
+            "The reference registers three reconstruction MLPs that no loss uses (29,290 "
+            "never-trained parameters on CH-SIMS v2); corrected: they are not built.",
+            {"reconstruction_heads": (True, False)},
+        ),
+    )
+
     def __init__(
         self,
         *,
@@ -678,10 +793,12 @@ class AVMCSemi(_AVMCBase):
         post_fusion_dim=32,
         dropouts=(0.1, 0.1),
         post_dropouts=(0.4, 0.4, 0.4, 0.4),
-        output_range=1.0,
+        output_range=3.0,
         mixup_audio=True,
         mixup_vision=True,
         mixup_alpha=1.0,
+        reconstruction_heads=True,
+        unlabelled_batches="skip_backward",
         tasks=("T", "A", "V"),
         loss_weights=(0.8, 0.6, 0.2, 0.8),
         learning_rate_audio=1e-3,
@@ -692,9 +809,10 @@ class AVMCSemi(_AVMCBase):
         batch_size=64,
         learning_rate=5e-4,
         weight_decay=1e-5,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -711,6 +829,8 @@ class AVMCSemi(_AVMCBase):
         self.mixup_audio = mixup_audio
         self.mixup_vision = mixup_vision
         self.mixup_alpha = mixup_alpha
+        self.reconstruction_heads = reconstruction_heads
+        self.unlabelled_batches = unlabelled_batches
         self.tasks = tasks
         self.loss_weights = loss_weights
         self.learning_rate_audio = learning_rate_audio
@@ -724,12 +844,27 @@ class AVMCSemi(_AVMCBase):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads
 
+    def _check_params(self):
+        super()._check_params()
+        if not isinstance(self.reconstruction_heads, bool | np.bool_):
+            raise ValueError(f"AVMCSemi: reconstruction_heads must be True or False, "
+                             f"got {self.reconstruction_heads!r}")
+        if self.unlabelled_batches not in UNLABELLED_BATCHES:
+            raise ValueError(f"AVMCSemi: unlabelled_batches must be one of "
+                             f"{UNLABELLED_BATCHES}, got {self.unlabelled_batches!r}")
+
+    def _reconstruction(self) -> bool:
+        return bool(self.reconstruction_heads)
+
     def _net_kwargs(self):
+        self._check_params()
         return {"mixup_audio": bool(self.mixup_audio), "mixup_vision": bool(self.mixup_vision),
-                "mixup_alpha": float(self.mixup_alpha)}
+                "mixup_alpha": float(self.mixup_alpha),
+                "unlabelled_batches": self.unlabelled_batches}
