@@ -165,9 +165,10 @@ class BertMAG(BertFamilyMixin, DeepRegressor):
         batch_size=32,
         learning_rate=5e-5,
         weight_decay=0.0,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -185,6 +186,7 @@ class BertMAG(BertFamilyMixin, DeepRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state

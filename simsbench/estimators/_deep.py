@@ -90,15 +90,18 @@ class BatchIterator:
     shuffling, because BatchNorm cannot train on a single sample.
     """
 
-    def __init__(self, dataset, batch_size=32, shuffle=False, **kwargs):
+    def __init__(self, dataset, batch_size=32, shuffle=False, merge_single_tail=None,
+                 **kwargs):
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
+        # Training batches only: evaluation has no BatchNorm statistics to learn.
+        self.merge_single_tail = shuffle if merge_single_tail is None else merge_single_tail
 
     def _bounds(self):
         n, b = len(self.dataset), self.batch_size
         starts = list(range(0, n, b))
-        if self.shuffle and len(starts) > 1 and n - starts[-1] == 1:
+        if self.merge_single_tail and len(starts) > 1 and n - starts[-1] == 1:
             starts.pop()
         return [(s, starts[i + 1] if i + 1 < len(starts) else n) for i, s in enumerate(starts)]
 
@@ -458,9 +461,10 @@ _COMMON_DOC = """
     selection : {"reference", "weighted"}, default="reference"
         How the validation loss that selects the epoch is computed.
         ``"reference"`` (MMSA's trainers): the unweighted mean of the
-        per-batch mean losses, rounded to 4 decimals; an epoch improves when
-        its loss is ``<= best - tol``.  ``"weighted"`` (correction
-        ``selection``): the sample-weighted mean, unrounded, improving when
+        per-batch mean losses over freshly shuffled validation batches,
+        rounded to 4 decimals; an epoch improves when its loss is
+        ``<= best - tol``.  ``"weighted"`` (correction ``selection``): the
+        sample-weighted mean in a fixed order, unrounded, improving when
         ``< best - tol``.
     validation_fraction : float, default=0.2
         Share of the labelled training rows held out for model selection
@@ -511,8 +515,8 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         Correction(
             "selection",
             "The reference selects the epoch on the unweighted mean of per-batch validation "
-            "losses rounded to 4 decimals (improvement: <= best - tol); corrected: the "
-            "sample-weighted mean, unrounded (improvement: < best - tol).",
+            "losses over shuffled batches, rounded to 4 decimals (improvement: <= best - tol); "
+            "corrected: the sample-weighted mean, unrounded (improvement: < best - tol).",
             {"selection": ("reference", "weighted")},
         ),
         Correction(
@@ -711,6 +715,11 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_valid=BatchIterator,
+            # MMSA's validation DataLoader shuffles too (MMSA
+            # src/MMSA/data_loader.py), which moves the short last batch
+            # around and so the batch-mean loss that selects the epoch.
+            iterator_valid__shuffle=reference,
+            iterator_valid__merge_single_tail=False,
             train_split=split,
             callbacks=callbacks,
             device=self.device,
