@@ -1,5 +1,11 @@
 """LMF (low-rank multimodal fusion) and its multi-task version MLMF
-(CH-SIMS Table 2)."""
+(CH-SIMS Table 2).
+
+Both default to the reference configuration (MMSA
+``src/MMSA/models/singleTask/LMF.py``, ``src/MMSA/models/multiTask/MLMF.py``
+and their trainers); the deliberate improvements are named corrections
+(:mod:`simsbench.estimators._fidelity`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +19,9 @@ from simsbench.estimators._deep import (
     _MULTITASK_DOC,
     DeepRegressor,
     MultiTaskRegressor,
+    SimsNet,
 )
+from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._lf_dnn import late_fusion_inputs
 from simsbench.estimators._mlf_dnn import (
     LateFusionTrunk,
@@ -106,6 +114,100 @@ def _check_hidden(est):
     return dims
 
 
+def _check_bool(est, name):
+    value = getattr(est, name)
+    if not isinstance(value, bool):
+        raise ValueError(f"{type(est).__name__}: {name} must be a bool, got {value!r}")
+    return value
+
+
+def _encoder_dropouts(est, n):
+    """``dropouts`` with the text entry zeroed unless the text dropout is
+    applied: the reference's 1-layer ``TextSubNet`` sets its dropout to 0
+    (MMSA ``src/MMSA/models/subNets/FeatureNets.py``)."""
+    dropouts = check_probs(est, "dropouts", est.dropouts, n)
+    if not _check_bool(est, "apply_text_dropout"):
+        dropouts = (*dropouts[:2], 0.0, *dropouts[3:])
+    return dropouts
+
+
+#: The low-rank fusion's output parameters (the reference's fusion_weights
+#: and fusion_bias), which the reference never updates.
+FUSION_OUTPUT = ("fusion.fusion_weights", "fusion.fusion_bias")
+
+#: The corrections LMF and MLMF share.
+_LOW_RANK_CORRECTIONS = (
+    Correction(
+        "pooling",
+        "The reference averages audio and vision over the whole padded time axis (zero "
+        "padding included) and runs the text LSTM over every padded step; corrected: real "
+        "frames and real tokens only.",
+        {"pooling": ("padded", "length_aware")},
+    ),
+    Correction(
+        "text_dropout",
+        "The reference's 1-layer text LSTM sets the configured text dropout to 0, a no-op; "
+        "corrected: the text dropout is applied to the LSTM's final state.",
+        {"apply_text_dropout": (False, True)},
+    ),
+    Correction(
+        "fusion_weights",
+        "The reference never updates the low-rank fusion's fusion_weights and fusion_bias, "
+        "which keep their random initialisation; corrected: they are trained at "
+        "learning_rate, as the LMF paper describes.",
+        {"freeze_fusion_weights": (True, False)},
+    ),
+)
+
+
+class _LeaveOutNet(SimsNet):
+    """SimsNet whose optimizer leaves out the parameters named in ``left_out``.
+
+    They still get gradients but are never updated, as LMF's
+    ``fusion_weights`` and ``fusion_bias`` in MMSA
+    ``src/MMSA/trains/singleTask/LMF.py`` (whose Adam gets
+    ``model.parameters()[:3]`` and ``[5:]``).
+    """
+
+    def __init__(self, *args, left_out=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.left_out = tuple(left_out)
+
+    def get_all_learnable_params(self):
+        skip = set(self.left_out)
+        for name, param in super().get_all_learnable_params():
+            if name not in skip:
+                yield name, param
+
+
+_POOLING_DOC = """    pooling : {"padded", "length_aware"}, default="padded"
+        ``"padded"`` (the reference, MMSA's ``need_normalized``) averages
+        audio/vision over the whole padded time axis, zero padding included,
+        and runs the text LSTM over every padded step; ``"length_aware"``
+        (correction ``pooling``) uses the real frames and real tokens only.
+    apply_text_dropout : bool, default=False
+        False (the reference): the text dropout is a no-op, as the
+        reference's 1-layer ``TextSubNet`` sets it to 0.  True (correction
+        ``text_dropout``): it is applied to the LSTM's final state.
+    freeze_fusion_weights : bool, default=True
+        True (the reference): ``fusion_weights`` and ``fusion_bias`` keep
+        their initialisation (xavier-normal, zero).  False (correction
+        ``fusion_weights``): they are trained at ``learning_rate``.
+"""
+
+_LOW_RANK_CORRECTIONS_DOC = """
+    Corrections (``apply_variant(est, "corrected")`` switches every one on):
+
+    * ``pooling`` -- ``pooling="length_aware"``: audio/vision averaged over
+      their real frames, the text LSTM's state after the last real token;
+    * ``text_dropout`` -- ``apply_text_dropout=True``: the configured text
+      dropout is applied to the LSTM's final state;
+    * ``fusion_weights`` -- ``freeze_fusion_weights=False``: the fusion
+      weights and bias are trained, as the LMF paper (Liu et al., 2018)
+      describes;
+    * ``selection`` and ``epoch_cap`` -- the training shell's (the
+      ``selection`` and ``max_epochs`` parameters).
+"""
 
 
 class LMF(DeepRegressor):
@@ -115,9 +217,10 @@ class LMF(DeepRegressor):
     (``SubNet``), text by a 1-layer LSTM with output width
     ``hidden_dims[0] // 2``.  Each representation, with a constant 1
     prepended, is projected by ``rank`` modality-specific factors; the
-    projections are multiplied across modalities and summed with learned
-    weights -- tensor fusion with a rank-``rank`` weight tensor, without
-    building the tensor.  Trained with L1 loss.
+    projections are multiplied across modalities and combined by
+    ``fusion_weights`` and ``fusion_bias`` -- tensor fusion with a
+    rank-``rank`` weight tensor, without building the tensor.  Trained with
+    L1 loss.
 
     Parameters
     ----------
@@ -126,38 +229,32 @@ class LMF(DeepRegressor):
         ``hidden_dims[0] // 2``.
     dropouts : tuple of 4 float, default=(0.2, 0.2, 0.2, 0.2)
         (audio, video, text, post-fusion) dropout, in the reference's order.
-        The post-fusion value is accepted for configuration compatibility and,
+        The text value is used only with ``apply_text_dropout=True``; the
+        post-fusion value is accepted for configuration compatibility and,
         as in the reference, not used (LMF has no post-fusion layer).
     rank : int, default=4
         Rank of the fusion weight tensor.
     factor_lr : float, default=5e-4
-        Adam learning rate of the modality factors (the rest use
+        Adam learning rate of the modality factors (the encoders use
         ``learning_rate``).
-    pooling : {"length_aware", "padded"}, default="length_aware"
-        ``"length_aware"`` averages audio/vision over real frames and runs the
-        text LSTM over the real tokens; ``"padded"`` is the reference
-        behaviour (zero padding averaged in; LSTM over all padded steps).
-""" + _COMMON_DOC.lstrip("\n") + _ATTRIBUTES_DOC + """
+""" + _POOLING_DOC + _COMMON_DOC.lstrip("\n") + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (MMSA v2 JSON,
-    reference-facts §4.5): 272,381 trainable parameters with CH-SIMS shapes,
-    as the reference (its 5 fusion scalars included).  MMSA v_1.0, behind the
-    2020 CH-SIMS results, used ``hidden_dims=(256, 32, 256)``, ``rank=3``,
-    ``batch_size=32``, ``factor_lr=1e-3``.  Optimizer: Adam with the factors at
-    ``factor_lr`` and everything else at ``learning_rate``, all with
-    ``weight_decay``.
-
-    Deliberate differences from the reference:
-
-    * ``fusion_weights`` and ``fusion_bias`` are trained (in the
-      ``learning_rate`` group), as the LMF paper describes; the reference
-      leaves them out of the optimizer, so they stay at their random init;
-    * the text dropout is applied to the LSTM's final state (the reference's
-      is a no-op, a 1-layer LSTM's dropout), as in :class:`LFDNN`;
-    * with ``pooling="length_aware"`` (the default) padding is ignored; use
-      ``pooling="padded"`` for the reference's inputs.
-
+    Reference configuration (the defaults): MMSA
+    ``src/MMSA/models/singleTask/LMF.py`` trained by
+    ``src/MMSA/trains/singleTask/LMF.py`` with the CH-SIMS hyperparameters
+    of ``src/MMSA/config/config_regression.json``; 272,381 trainable
+    parameters with CH-SIMS shapes, counted as the reference counts them
+    (the 5 never-updated fusion scalars included).  The inputs are those of
+    MMSA's data loader (``src/MMSA/data_loader.py``, ``need_normalized``):
+    audio and vision averaged over the padded time axis, text padded.
+    Optimizer: Adam with the three factors at ``factor_lr`` and the encoders
+    at ``learning_rate``, both with ``weight_decay``; ``fusion_weights`` and
+    ``fusion_bias`` are left out of the optimizer, so they keep their
+    initialisation.  MMSA v_1.0, behind the 2020 CH-SIMS results, used
+    ``hidden_dims=(256, 32, 256)``, ``rank=3``, ``batch_size=32``,
+    ``factor_lr=1e-3``.
+""" + _LOW_RANK_CORRECTIONS_DOC + """
     With a subset of ``modalities`` the fusion multiplies the projections of
     the modalities present.
 
@@ -179,6 +276,9 @@ class LMF(DeepRegressor):
     (20,)
     """
 
+    _corrections = _LOW_RANK_CORRECTIONS
+    _net_class = _LeaveOutNet
+
     # Small hyperparameters for the common checks and fast tests.
     _tiny_params = {"hidden_dims": (8, 4, 8), "rank": 2, "batch_size": 16,
                     "max_epochs": 3}
@@ -190,14 +290,17 @@ class LMF(DeepRegressor):
         dropouts=(0.2, 0.2, 0.2, 0.2),
         rank=4,
         factor_lr=5e-4,
-        pooling="length_aware",
+        pooling="padded",
+        apply_text_dropout=False,
+        freeze_fusion_weights=True,
         modalities=("text", "audio", "vision"),
         batch_size=64,
         learning_rate=2e-3,
         weight_decay=5e-3,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -209,6 +312,8 @@ class LMF(DeepRegressor):
         self.rank = rank
         self.factor_lr = factor_lr
         self.pooling = pooling
+        self.apply_text_dropout = apply_text_dropout
+        self.freeze_fusion_weights = freeze_fusion_weights
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -216,6 +321,7 @@ class LMF(DeepRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -230,12 +336,17 @@ class LMF(DeepRegressor):
         return [("fusion.*_factor",
                  {"lr": check_nonneg(self, "factor_lr", self.factor_lr, strict=True)})]
 
+    def _net_kwargs(self):
+        frozen = _check_bool(self, "freeze_fusion_weights")
+        return {"left_out": FUSION_OUTPUT if frozen else ()}
+
     def _build_module(self, dims, seq_lens):
+        _check_bool(self, "freeze_fusion_weights")
         return LMFModule(
             dims,
             _check_hidden(self),
             check_int(self, "rank", self.rank),
-            check_probs(self, "dropouts", self.dropouts, 4),
+            _encoder_dropouts(self, 4),
         )
 
 
@@ -258,17 +369,14 @@ class MLMF(MultiTaskRegressor):
     post_text_dim, post_audio_dim, post_video_dim : int, default=8, 4, 32
         Widths of the T, A and V heads' MLPs.
     dropouts : tuple of 3 float, default=(0.3, 0.3, 0.3)
-        (audio, video, text) encoder dropout, in the reference's order.
+        (audio, video, text) encoder dropout, in the reference's order; the
+        text value is used only with ``apply_text_dropout=True``.
     post_dropouts : tuple of 3 float, default=(0.4, 0.4, 0.4)
         (text, audio, video) head dropout, in the reference's order (the
         reference configuration's fourth, fusion, value has no layer).
     factor_lr : float, default=1e-3
         Adam learning rate of the modality factors.
-    pooling : {"length_aware", "padded"}, default="length_aware"
-        ``"length_aware"`` averages audio/vision over real frames and runs the
-        text LSTM over the real tokens; ``"padded"`` is the reference
-        behaviour (zero padding averaged in; LSTM over all padded steps).
-""" + _MULTITASK_DOC.strip("\n").replace(
+""" + _POOLING_DOC + _MULTITASK_DOC.strip("\n").replace(
         "    loss_weights : tuple of 4 float\n",
         "    loss_weights : tuple of 4 float, default=(0.2, 1.0, 0.4, 0.8)\n",
     ) + """
@@ -284,30 +392,26 @@ default=1e-4, 0.0, 1e-4
     ) + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.13): 1,413,392 trainable parameters with CH-SIMS shapes, as the
-    reference.  Optimizer groups follow MMSA v2 (§3.4): text/audio/video
-    encoders at ``learning_rate`` with their own weight decay; the factors
-    at ``factor_lr`` with ``weight_decay``; the rest at ``learning_rate`` with
-    ``weight_decay``.  ``predict`` returns the M head; ``predict_all`` every
-    head.
-
-    Deliberate differences from the reference:
-
-    * ``fusion_weights`` and ``fusion_bias`` are trained (in the rest group),
-      as the LMF paper describes; the reference puts them in a group with
-      learning rate 0, so they stay at their random init;
-    * the text dropout is applied to the LSTM's final state (the reference's
-      is a no-op, a 1-layer LSTM's dropout), as in :class:`LFDNN`;
-    * with ``pooling="length_aware"`` (the default) padding is ignored; use
-      ``pooling="padded"`` for the reference's inputs;
-    * ``tasks`` switches the unimodal losses off without removing the heads;
-      the reference always trains all four;
-    * a 1-D ``y`` (M only) trains the M head with weight ``loss_weights[0]``.
-
-    With a subset of ``modalities`` the fusion multiplies the projections of
-    the modalities present and the heads of absent modalities return None
-    (NaN in ``predict_all``).
+    Reference configuration (the defaults): MMSA
+    ``src/MMSA/models/multiTask/MLMF.py`` trained by
+    ``src/MMSA/trains/multiTask/MLMF.py`` with the CH-SIMS hyperparameters
+    of ``src/MMSA/config/config_regression.json``; 1,413,392 trainable
+    parameters with CH-SIMS shapes, as the reference.  The inputs are those
+    of MMSA's data loader (``need_normalized``: audio and vision averaged
+    over the padded time axis, text padded).  Optimizer groups, in the
+    reference's order: the text, audio and video encoders at
+    ``learning_rate`` with their own weight decay; the factors at
+    ``factor_lr``; ``fusion_weights`` and ``fusion_bias`` at learning rate
+    0 (Adam then leaves them at their initialisation, weight decay
+    included); the heads at ``learning_rate``; the last three with
+    ``weight_decay``.  All four heads are trained, as the reference does.
+    ``predict`` returns the M head; ``predict_all`` every head.
+""" + _LOW_RANK_CORRECTIONS_DOC + """
+    Extensions the reference does not have: ``tasks`` switches the unimodal
+    losses off without removing the heads; a 1-D ``y`` (M only) trains the M
+    head with weight ``loss_weights[0]``; with a subset of ``modalities``
+    the fusion multiplies the projections of the modalities present and the
+    heads of absent modalities return None (NaN in ``predict_all``).
 
     References
     ----------
@@ -328,6 +432,8 @@ default=1e-4, 0.0, 1e-4
     (20, 4)
     """
 
+    _corrections = _LOW_RANK_CORRECTIONS
+
     # Small hyperparameters for the common checks and fast tests.
     _tiny_params = {"hidden_dims": (8, 4, 8), "rank": 2, "post_text_dim": 4,
                     "post_audio_dim": 4, "post_video_dim": 4, "batch_size": 16,
@@ -344,7 +450,9 @@ default=1e-4, 0.0, 1e-4
         dropouts=(0.3, 0.3, 0.3),
         post_dropouts=(0.4, 0.4, 0.4),
         factor_lr=1e-3,
-        pooling="length_aware",
+        pooling="padded",
+        apply_text_dropout=False,
+        freeze_fusion_weights=True,
         tasks=("T", "A", "V"),
         loss_weights=(0.2, 1.0, 0.4, 0.8),
         text_weight_decay=1e-4,
@@ -354,9 +462,10 @@ default=1e-4, 0.0, 1e-4
         batch_size=128,
         learning_rate=1e-3,
         weight_decay=5e-3,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -372,6 +481,8 @@ default=1e-4, 0.0, 1e-4
         self.post_dropouts = post_dropouts
         self.factor_lr = factor_lr
         self.pooling = pooling
+        self.apply_text_dropout = apply_text_dropout
+        self.freeze_fusion_weights = freeze_fusion_weights
         self.tasks = tasks
         self.loss_weights = loss_weights
         self.text_weight_decay = text_weight_decay
@@ -384,6 +495,7 @@ default=1e-4, 0.0, 1e-4
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -395,13 +507,18 @@ default=1e-4, 0.0, 1e-4
 
     def _param_groups(self):
         check_nonneg(self, "weight_decay", self.weight_decay)
-        return [
+        groups = [
             *subnet_weight_decay_groups(self),
             ("fusion.*_factor",
              {"lr": check_nonneg(self, "factor_lr", self.factor_lr, strict=True)}),
         ]
+        if _check_bool(self, "freeze_fusion_weights"):
+            # MMSA src/MMSA/trains/multiTask/MLMF.py: a learning-rate-0 group.
+            groups.append(("fusion.fusion_*", {"lr": 0.0}))
+        return groups
 
     def _build_module(self, dims, seq_lens):
+        _check_bool(self, "freeze_fusion_weights")
         return MLMFModule(
             dims,
             _check_hidden(self),
@@ -409,6 +526,6 @@ default=1e-4, 0.0, 1e-4
             (check_int(self, "post_text_dim", self.post_text_dim),
              check_int(self, "post_audio_dim", self.post_audio_dim),
              check_int(self, "post_video_dim", self.post_video_dim)),
-            check_probs(self, "dropouts", self.dropouts, 3),
+            _encoder_dropouts(self, 3),
             check_probs(self, "post_dropouts", self.post_dropouts, 3),
         )

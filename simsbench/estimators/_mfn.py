@@ -1,5 +1,10 @@
 """MFN and Graph-MFN: memory fusion networks (CH-SIMS Table 2).
 
+Both default to the reference configuration (MMSA
+``src/MMSA/models/singleTask/MFN.py`` and ``Graph_MFN.py`` with their
+trainers); the deliberate improvements are named corrections
+(:mod:`simsbench.estimators._fidelity`).
+
 Both run one LSTM cell per modality over the aligned time grid (see
 ``_ef_lstm.py``) and a gated multimodal memory.  The implementation is
 organised for speed without changing the model:
@@ -12,12 +17,14 @@ organised for speed without changing the model:
   the LSTM states, so they are computed for all steps at once; only the
   memory update, whose gates see the previous memory, is stepped;
 * clips are sorted by length and the batch shrinks as clips end (as a packed
-  sequence does), so padded steps cost nothing.  Dropout masks of the
-  stepped gate MLPs are drawn for all steps at once.
+  sequence does), so with ``alignment="length_aware"`` padded steps cost
+  nothing (the reference's alignments step over every padded step).
+  Dropout masks of the stepped gate MLPs are drawn for all steps at once.
 """
 
 from __future__ import annotations
 
+import copy
 from itertools import chain, combinations
 
 import torch
@@ -27,6 +34,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._ef_lstm import aligned_sequence_inputs
+from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._validation import check_int, check_probs
 from simsbench.estimators.modules._blocks import BUCKET_SIZE
 
@@ -238,7 +246,10 @@ class DynamicFusionGraph(nn.Module):
     efficacy-scaled outputs of its proper subsets' nodes, and the summary
     node tau over every node; each node net is Linear(in, 100) ->
     Linear(100, out), the efficacy net Linear(sum, 100) -> Linear(100, out)
-    -> Linear(out, n_efficacies), all without activations, as the reference.
+    -> Linear(out, n_efficacies), all without activations, as the reference
+    (MMSA ``src/MMSA/models/singleTask/Graph_MFN.py``).  As there, the
+    second layer of every node net and of tau starts as a copy of one
+    ``pattern`` Linear(100, out): they are equal at initialisation.
     """
 
     def __init__(self, in_dims, out_dim, freeze_nodes=False):
@@ -252,6 +263,7 @@ class DynamicFusionGraph(nn.Module):
         self.multi = [s for s in self.powerset if len(s) >= 2]
         size = {(i,): d for i, d in enumerate(in_dims)}
         self.nodes = nn.ModuleDict()
+        pattern = nn.Linear(_DFG_HIDDEN, out_dim)  # copied, never registered itself
         n_eff = 0
         for key in self.multi:
             subsets = self._subsets(key)
@@ -259,11 +271,10 @@ class DynamicFusionGraph(nn.Module):
             n_eff += len(subsets)
             size[key] = out_dim
             self.nodes[self._name(key)] = nn.Sequential(
-                nn.Linear(in_size, _DFG_HIDDEN), nn.Linear(_DFG_HIDDEN, out_dim))
+                nn.Linear(in_size, _DFG_HIDDEN), copy.deepcopy(pattern))
         n_eff += len(self.powerset)
         t_in = sum(size[s] for s in self.powerset)
-        self.t_network = nn.Sequential(nn.Linear(t_in, _DFG_HIDDEN),
-                                       nn.Linear(_DFG_HIDDEN, out_dim))
+        self.t_network = nn.Sequential(nn.Linear(t_in, _DFG_HIDDEN), copy.deepcopy(pattern))
         self.efficacy = nn.Sequential(nn.Linear(sum(in_dims), _DFG_HIDDEN),
                                       nn.Linear(_DFG_HIDDEN, out_dim),
                                       nn.Linear(out_dim, n_eff))
@@ -345,7 +356,6 @@ class GraphMFNModule(_MemoryFusionBase):
 # estimators
 
 
-
 def _check_mlp(est, name, cfg):
     try:
         width, p = cfg
@@ -398,31 +408,46 @@ class MFN(_SequenceFusionRegressor):
         (width, dropout) of the retain and update gate MLPs.
     out : (int, float), default=(64, 0.7)
         (width, dropout) of the output MLP.
-    alignment : {"length_aware", "padded", "mean"}, default="length_aware"
-        Audio/vision inputs (see Notes): ``"mean"`` is the reference's
-        CH-SIMS behaviour (time-averaged audio/vision repeated at every
-        step).
+    alignment : {"mean", "length_aware", "padded"}, default="mean"
+        How audio and vision are put on the text's time grid.  ``"mean"``
+        (the reference on CH-SIMS): each clip's audio/vision averaged over
+        the whole padded time axis, and that one vector fed at every padded
+        text step.  ``"length_aware"`` (correction ``alignment``): each
+        clip's real frames pooled into as many consecutive windows as it has
+        real text tokens, and the recurrence stops at its last real token.
+        ``"padded"``: MMSA's average-pool aligner on the padded arrays, over
+        every padded step (the reference's Graph-MFN inputs).
     """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.6): 601,505 trainable parameters with CH-SIMS shapes.  The three
-    gate/attention MLPs and the output MLP are Linear-ReLU-Dropout-Linear.
-    With a subset of modalities the cells, attention and memory cover the
-    modalities present; without text the time grid is the used modality with
-    the shortest padded length.
+    Reference configuration (the defaults): MMSA
+    ``src/MMSA/models/singleTask/MFN.py`` trained by
+    ``src/MMSA/trains/singleTask/MFN.py`` (one Adam group) with the CH-SIMS
+    hyperparameters of ``src/MMSA/config/config_regression.json``; 601,505
+    trainable parameters with CH-SIMS shapes.  MMSA sets both
+    ``need_normalized`` and ``need_model_aligned`` for MFN, so on CH-SIMS
+    the data loader (``src/MMSA/data_loader.py``) averages audio and vision
+    over the padded time axis and ``AlignSubNet('avg_pool')``
+    (``src/MMSA/models/subNets/AlignNets.py``) repeats that one vector at
+    each of the 39 text steps: the audio/vision LSTMs see a constant input
+    (``alignment="mean"``), and every cell runs over all padded text steps.
+    The three gate/attention MLPs and the output MLP are
+    Linear-ReLU-Dropout-Linear.  (The CH-SIMS paper, Section 5.1, mentions
+    CTC alignment for MFN; the reference code uses the average-pool
+    aligner, which is what is reproduced.)
 
-    Deliberate differences from the reference:
+    Corrections (``apply_variant(est, "corrected")`` switches every one on):
 
-    * The reference on CH-SIMS averages audio and vision over time *and*
-      aligns them to the text, so its audio/vision LSTMs see one constant
-      vector 39 times (§1.9).  Here ``alignment="length_aware"`` (default)
-      gives them the aligned sequences: each clip's real frames pooled into
-      as many consecutive windows as it has real text tokens, and the
-      recurrence stops at the clip's last token.  ``"padded"`` uses MMSA's
-      aligner on the padded arrays over all padded steps (what the reference
-      gives Graph-MFN); ``"mean"`` reproduces the reference's MFN inputs.
-    * ``window`` other than 2 is supported (the reference only runs with 2).
+    * ``alignment`` -- ``alignment="length_aware"``: the audio/vision LSTMs
+      see the aligned real frames instead of a constant, and padding is
+      never stepped over;
+    * ``selection`` and ``epoch_cap`` -- the training shell's (the
+      ``selection`` and ``max_epochs`` parameters).
+
+    Extensions the reference does not have: ``window`` other than 2; a
+    subset of ``modalities`` (the cells, attention and memory cover the
+    modalities present; without text the time grid is the used modality
+    with the shortest padded length).
 
     References
     ----------
@@ -442,7 +467,16 @@ class MFN(_SequenceFusionRegressor):
     (20,)
     """
 
-    _alignments = ("length_aware", "padded", "mean")
+    _alignments = ("mean", "length_aware", "padded")
+    _corrections = (
+        Correction(
+            "alignment",
+            "The reference feeds MFN's audio and vision LSTMs one vector, the clip's "
+            "average over the padded time axis, at every padded text step; corrected: the "
+            "clip's real frames pooled onto its real text steps.",
+            {"alignment": ("mean", "length_aware")},
+        ),
+    )
     _tiny_params = {"hidden_dims": (8, 4, 8), "memsize": 8, "nn1": (8, 0.2),
                     "nn2": (8, 0.0), "gamma1": (8, 0.2), "gamma2": (8, 0.2),
                     "out": (8, 0.2), "batch_size": 16, "max_epochs": 3}
@@ -458,14 +492,15 @@ class MFN(_SequenceFusionRegressor):
         gamma1=(64, 0.2),
         gamma2=(64, 0.7),
         out=(64, 0.7),
-        alignment="length_aware",
+        alignment="mean",
         modalities=("text", "audio", "vision"),
         batch_size=32,
         learning_rate=1e-3,
         weight_decay=0.0,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -488,6 +523,7 @@ class MFN(_SequenceFusionRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -528,32 +564,53 @@ class GraphMFN(_SequenceFusionRegressor):
         (width, dropout) of the retain and update gate MLPs.
     out : (int, float), default=(256, 0.2)
         (width, dropout) of the output MLP.
-    freeze_node_nets : bool, default=False
-        Keep the multimodal DFG node nets at their random initialisation, as
-        the reference (unintentionally) does; see Notes.
-    alignment : {"length_aware", "padded"}, default="length_aware"
-        How audio/vision are put on the text's time grid; ``"padded"`` is
-        the reference (see :class:`MFN`).
+    freeze_node_nets : bool, default=True
+        True (the reference): the multimodal DFG node nets keep their random
+        initialisation; the reference holds them in a plain dict, so they
+        are not registered and never trained.  False (correction
+        ``node_nets``): they are trained with the rest of the graph.
+    alignment : {"padded", "length_aware"}, default="padded"
+        How audio and vision are put on the text's time grid.  ``"padded"``
+        (the reference): MMSA's average-pool aligner on the padded arrays,
+        and the recurrence over every padded text step.  ``"length_aware"``
+        (correction ``alignment``): each clip's real frames pooled into as
+        many consecutive windows as it has real text tokens, and the
+        recurrence stops at its last real token.
     """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.7).  With CH-SIMS shapes the model has 2,978,572 trainable
-    parameters = the reference's 2,724,860 + 253,712: the reference keeps
-    the four multimodal node nets of the DFG in a plain dict, so they are not
-    registered and never trained.  The paper trains the whole graph, and so
-    does this implementation (``freeze_node_nets=True`` gives the
-    reference's count and behaviour).  Node nets and the efficacy net have no
-    activations, as in the reference, and an inner width of 100.
+    Reference configuration (the defaults): MMSA
+    ``src/MMSA/models/singleTask/Graph_MFN.py`` trained by
+    ``src/MMSA/trains/singleTask/Graph_MFN.py`` (one Adam group over the
+    registered parameters) with the CH-SIMS hyperparameters of
+    ``src/MMSA/config/config_regression.json``.  With CH-SIMS shapes the
+    model has 2,724,860 trainable parameters, as the reference registers
+    them: the four multimodal node nets (253,712 parameters) are kept in a
+    plain dict there, hence never trained, and are frozen here
+    (``requires_grad=False``).  MMSA sets ``need_model_aligned`` but not
+    ``need_normalized`` for Graph-MFN, so ``AlignSubNet('avg_pool')``
+    (``src/MMSA/models/subNets/AlignNets.py``) pools the padded audio and
+    vision to the text length in consecutive windows, padding by repeating
+    the last (usually zero) frame (``alignment="padded"``), and every cell
+    runs over all padded text steps.  Node nets and the efficacy net have
+    no activations, as in the reference, and an inner width of 100; the
+    second layers of the node nets and of tau start as copies of one random
+    layer, as the reference builds them (so the frozen node nets share
+    their second layer throughout).
 
-    With a subset of modalities the graph is built over the modalities
-    present: two modalities give their two singletons, one bimodal node and
-    tau (5 efficacies); one modality gives tau over the singleton alone
-    (1 efficacy).
+    Corrections (``apply_variant(est, "corrected")`` switches every one on):
 
-    Other deliberate differences: ``alignment="length_aware"`` (default),
-    as for :class:`MFN` and :class:`EFLSTM`; ``"padded"`` reproduces the
-    reference inputs.
+    * ``alignment`` -- ``alignment="length_aware"``, as for :class:`MFN`;
+    * ``node_nets`` -- ``freeze_node_nets=False``: the whole graph is
+      trained, as the DFG paper describes (2,978,572 trainable parameters
+      with CH-SIMS shapes);
+    * ``selection`` and ``epoch_cap`` -- the training shell's (the
+      ``selection`` and ``max_epochs`` parameters).
+
+    Extension the reference does not have: with a subset of modalities the
+    graph is built over the modalities present (two modalities: their two
+    singletons, one bimodal node and tau, 5 efficacies; one modality: tau
+    over the singleton alone, 1 efficacy).
 
     References
     ----------
@@ -573,6 +630,22 @@ class GraphMFN(_SequenceFusionRegressor):
     (20,)
     """
 
+    _alignments = ("padded", "length_aware")
+    _corrections = (
+        Correction(
+            "alignment",
+            "The reference pools the padded audio and vision arrays onto the padded text "
+            "steps and steps over all of them; corrected: each clip's real frames pooled "
+            "onto its real text steps.",
+            {"alignment": ("padded", "length_aware")},
+        ),
+        Correction(
+            "node_nets",
+            "The reference does not register the Dynamic Fusion Graph's multimodal node "
+            "nets, which keep their random initialisation; corrected: they are trained.",
+            {"freeze_node_nets": (True, False)},
+        ),
+    )
     _tiny_params = {"hidden_dims": (8, 4, 8), "memsize": 8, "inner_node_dim": 8,
                     "nn2": (8, 0.2), "gamma1": (8, 0.2), "gamma2": (8, 0.2),
                     "out": (8, 0.2), "batch_size": 16, "max_epochs": 3}
@@ -587,15 +660,16 @@ class GraphMFN(_SequenceFusionRegressor):
         gamma1=(32, 0.2),
         gamma2=(32, 0.7),
         out=(256, 0.2),
-        freeze_node_nets=False,
-        alignment="length_aware",
+        freeze_node_nets=True,
+        alignment="padded",
         modalities=("text", "audio", "vision"),
         batch_size=64,
         learning_rate=5e-4,
         weight_decay=1e-3,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -618,6 +692,7 @@ class GraphMFN(_SequenceFusionRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
