@@ -49,7 +49,9 @@ class LateFusionTrunk(nn.Module):
 
     ``representations`` returns a dict in the reference's concatenation order
     (audio, vision, text).  ``text_state_dropout=False`` gives the reference's
-    text encoder, whose dropout is a no-op (``dropouts[2]`` is then unused).
+    text encoder, whose dropout is a no-op (``dropouts[2]`` is then unused);
+    callers pass their estimator's ``text_state_dropout`` (the default, True,
+    keeps the behaviour of callers written before that parameter existed).
     """
 
     def __init__(self, dims, hidden_dims, text_out, dropouts, text_state_dropout=True):
