@@ -29,17 +29,21 @@ SMALL_MTFN = dict(SMALL_TFN, post_text_dim=8, post_audio_dim=4, post_video_dim=8
 
 
 # ---------------------------------------------------------------------------
-# parameter counts (reference-facts §5.1)
+# parameter counts of MMSA src/MMSA/models/singleTask/TFN.py and
+# src/MMSA/models/multiTask/MTFN.py with CH-SIMS shapes (built on the meta
+# device: shapes only; tests/test_reference_late_fusion.py checks every name)
 
 def test_tfn_parameter_count_matches_reference():
-    module = TFN().build_module(feature_dims=(768, 33, 709), seq_lens=(39, 400, 55))
+    with torch.device("meta"):
+        module = TFN().build_module(feature_dims=(768, 33, 709), seq_lens=(39, 400, 55))
     assert count_parameters(module) == 35_632_077
     assert module.fusion.fusion_dim == 33 * 129 * 257
     assert count_parameters(module.fusion) == 35_009_600
 
 
 def test_mtfn_parameter_count_matches_reference():
-    module = MTFN().build_module(feature_dims=(768, 33, 709), seq_lens=(39, 400, 55))
+    with torch.device("meta"):
+        module = MTFN().build_module(feature_dims=(768, 33, 709), seq_lens=(39, 400, 55))
     assert count_parameters(module) == 140_957_188
     assert module.fusion.fusion_dim == 33 * 257 * 257
     assert count_parameters(module.fusion) == 139_495_552
@@ -251,8 +255,8 @@ def test_invalid_hyperparameters(est, param, bad, tiny):
 @pytest.fixture(scope="module")
 def multitask_data():
     """Few training clips whose unimodal labels differ markedly from M (each
-    modality's features carry its own unimodal label, reference-facts-like
-    synthetic generator): the T/A/V supervision is informative."""
+    modality's features carry its own unimodal label in the synthetic
+    generator): the T/A/V supervision is informative."""
     return make_synthetic(n_samples=(200, 100, 150), seq_lens=(10, 40, 16),
                           feature_dims=(32, 12, 24),
                           label_spread={"T": 0.5, "A": 0.5, "V": 0.5}, n_latent=8,

@@ -1,7 +1,8 @@
 """MLF-DNN: the CH-SIMS paper's multi-task late-fusion DNN (CH-SIMS Table 2).
 
 Also home of the shared late-fusion trunk (audio/vision ``SubNet``, text
-``TextSubNet``) used by the multi-task models of this family.
+``TextSubNet``) and the unimodal heads used by the multi-task models of this
+family (MMSA ``src/MMSA/models/multiTask/MLF_DNN.py``, ``MLMF.py``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ import torch
 from torch import nn
 
 from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC, MultiTaskRegressor
-from simsbench.estimators._lf_dnn import late_fusion_inputs
+from simsbench.estimators._lf_dnn import (
+    CORRECTIONS_NOTES,
+    POOLING,
+    POOLING_DOC,
+    TEXT_DROPOUT,
+    check_flag,
+    late_fusion_inputs,
+)
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 
@@ -20,7 +28,8 @@ from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 
 def subnet_weight_decay_groups(est) -> list:
     """The reference's per-sub-network weight decay (text/audio/video); the
-    parameters matched by no pattern keep ``weight_decay`` (the rest)."""
+    parameters matched by no pattern keep ``weight_decay`` (the rest), as in
+    MMSA ``src/MMSA/trains/multiTask/MLF_DNN.py``."""
     return [
         ("trunk.text_subnet.*", {"weight_decay": check_nonneg(
             est, "text_weight_decay", est.text_weight_decay)}),
@@ -39,10 +48,13 @@ class LateFusionTrunk(nn.Module):
     """Audio/vision ``SubNet`` and text ``TextSubNet`` for the modalities in ``dims``.
 
     ``representations`` returns a dict in the reference's concatenation order
-    (audio, vision, text).
+    (audio, vision, text).  ``text_state_dropout=False`` gives the reference's
+    text encoder, whose dropout is a no-op (``dropouts[2]`` is then unused);
+    callers pass their estimator's ``text_state_dropout`` (the default, True,
+    keeps the behaviour of callers written before that parameter existed).
     """
 
-    def __init__(self, dims, hidden_dims, text_out, dropouts):
+    def __init__(self, dims, hidden_dims, text_out, dropouts, text_state_dropout=True):
         super().__init__()
         h_t, h_a, h_v = hidden_dims
         p_a, p_v, p_t = dropouts[:3]
@@ -55,7 +67,8 @@ class LateFusionTrunk(nn.Module):
             self.video_subnet = SubNet(dims["vision"], h_v, p_v)
             self.out_dims["vision"] = h_v
         if "text" in dims:
-            self.text_subnet = TextSubNet(dims["text"], h_t, text_out, dropout=p_t)
+            self.text_subnet = TextSubNet(dims["text"], h_t, text_out,
+                                          dropout=p_t if text_state_dropout else 0.0)
             self.out_dims["text"] = text_out
 
     def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
@@ -96,9 +109,10 @@ class MLFDNNModule(nn.Module):
     """Shared trunk, concatenation + MLP for M, one MLP head per modality."""
 
     def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
-                 dropouts, post_dropouts):
+                 dropouts, post_dropouts, text_state_dropout=False):
         super().__init__()
-        self.trunk = LateFusionTrunk(dims, hidden_dims, text_out, dropouts)
+        self.trunk = LateFusionTrunk(dims, hidden_dims, text_out, dropouts,
+                                     text_state_dropout=text_state_dropout)
         self.heads = UnimodalHeads(self.trunk.out_dims, post_dims, post_dropouts)
         self.post_fusion = PostHead(sum(self.trunk.out_dims.values()), post_fusion_dim,
                                     post_dropouts[3])
@@ -136,14 +150,11 @@ class MLFDNN(MultiTaskRegressor):
     post_text_dim, post_audio_dim, post_video_dim : int, default=16, 4, 32
         Widths of the T, A and V heads' MLPs.
     dropouts : tuple of 3 float, default=(0.3, 0.3, 0.3)
-        (audio, video, text) encoder dropout, in the reference's order.
+        (audio, video, text) encoder dropout, in the reference's order.  The
+        text dropout acts only with ``text_state_dropout=True``.
     post_dropouts : tuple of 4 float, default=(0.5, 0.5, 0.5, 0.5)
-        (text, audio, video, fusion) head dropout, in the reference's order.
-    pooling : {"length_aware", "padded"}, default="length_aware"
-        ``"length_aware"`` averages audio/vision over real frames and runs the
-        text LSTM over the real tokens; ``"padded"`` is the reference
-        behaviour (zero padding averaged in; LSTM over all padded steps).
-""" + _MULTITASK_DOC.strip("\n").replace(
+        (text, audio, video, fusion) head dropout, in the reference's order.""" \
+        + POOLING_DOC + "\n" + _MULTITASK_DOC.strip("\n").replace(
         "    loss_weights : tuple of 4 float\n",
         "    loss_weights : tuple of 4 float, default=(0.6, 0.2, 0.8, 0.8)\n",
     ) + """
@@ -171,19 +182,25 @@ default=1e-4, 1e-3, 1e-4
 
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.13): 283,388 trainable parameters with CH-SIMS shapes, as the
-    reference.  Optimizer groups follow MMSA v2 (§3.4): one learning rate;
-    weight decay ``text_weight_decay``/``audio_weight_decay``/
-    ``video_weight_decay`` on the three encoders and ``weight_decay`` on the
-    rest.  ``predict`` returns the M head; ``predict_all`` every head.
+    Reference configuration: MMSA ``src/MMSA/models/multiTask/MLF_DNN.py``
+    on the inputs of MMSA's ``src/MMSA/data_loader.py`` with
+    ``need_normalized``, trained by ``src/MMSA/trains/multiTask/MLF_DNN.py``:
+    Adam with one learning rate and four groups, weight decay
+    ``text_weight_decay``/``audio_weight_decay``/``video_weight_decay`` on
+    the three encoders and ``weight_decay`` on the rest (the CH-SIMS
+    paper's L2 sparsification, §4.3); the loss, and the validation loss that
+    selects the epoch, is the ``loss_weights``-weighted sum of the four L1
+    losses.  The defaults are the CH-SIMS entry of
+    ``src/MMSA/config/config_regression.json``: 283,388 trainable parameters
+    with CH-SIMS shapes, as the reference.  ``predict`` returns the M head;
+    ``predict_all`` every head.
 
-    Deliberate differences from the reference:
+    Corrections (named parameters, reference values by default; see
+    ``simsbench.estimators._fidelity``):
+""" + CORRECTIONS_NOTES + """
 
-    * the text dropout is applied to the LSTM's final state (the reference's
-      is a no-op, a 1-layer LSTM's dropout), as in :class:`LFDNN`;
-    * with ``pooling="length_aware"`` (the default) padding is ignored; use
-      ``pooling="padded"`` for the reference's inputs;
+    Extensions that leave the reference configuration as it is:
+
     * ``tasks`` switches the unimodal losses off without removing the heads
       (the CH-SIMS paper's Table 5); the reference always trains all four;
     * a 1-D ``y`` (M only) trains the M head with weight ``loss_weights[0]``.
@@ -194,7 +211,8 @@ default=1e-4, 1e-3, 1e-4
     References
     ----------
     .. [1] Yu, W., et al. "CH-SIMS: A Chinese multimodal sentiment analysis
-       dataset with fine-grained annotation of modality." ACL 2020.
+       dataset with fine-grained annotation of modality." ACL 2020 (§4,
+       Tables 2 and 5).
 
     Examples
     --------
@@ -209,6 +227,8 @@ default=1e-4, 1e-3, 1e-4
     >>> model.predict_all(ds.X("test")).shape
     (20, 4)
     """
+
+    _corrections = (POOLING, TEXT_DROPOUT)
 
     # Small hyperparameters for the common checks and fast tests.
     _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
@@ -226,7 +246,8 @@ default=1e-4, 1e-3, 1e-4
         post_video_dim=32,
         dropouts=(0.3, 0.3, 0.3),
         post_dropouts=(0.5, 0.5, 0.5, 0.5),
-        pooling="length_aware",
+        pooling="padded",
+        text_state_dropout=False,
         tasks=("T", "A", "V"),
         loss_weights=(0.6, 0.2, 0.8, 0.8),
         text_weight_decay=1e-4,
@@ -236,9 +257,10 @@ default=1e-4, 1e-3, 1e-4
         batch_size=32,
         learning_rate=2e-3,
         weight_decay=0.0,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -254,6 +276,7 @@ default=1e-4, 1e-3, 1e-4
         self.dropouts = dropouts
         self.post_dropouts = post_dropouts
         self.pooling = pooling
+        self.text_state_dropout = text_state_dropout
         self.tasks = tasks
         self.loss_weights = loss_weights
         self.text_weight_decay = text_weight_decay
@@ -266,6 +289,7 @@ default=1e-4, 1e-3, 1e-4
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -290,4 +314,5 @@ default=1e-4, 1e-3, 1e-4
              check_int(self, "post_video_dim", self.post_video_dim)),
             check_probs(self, "dropouts", self.dropouts, 3),
             check_probs(self, "post_dropouts", self.post_dropouts, 4),
+            text_state_dropout=check_flag(self, "text_state_dropout", self.text_state_dropout),
         )

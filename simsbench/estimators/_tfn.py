@@ -1,4 +1,9 @@
-"""TFN (tensor fusion network) and MTFN, its multi-task version (CH-SIMS)."""
+"""TFN (tensor fusion network) and MTFN, its multi-task version (CH-SIMS).
+
+References: MMSA ``src/MMSA/models/singleTask/TFN.py`` and
+``src/MMSA/models/multiTask/MTFN.py``, trained by
+``src/MMSA/trains/singleTask/TFN.py`` and ``src/MMSA/trains/multiTask/MTFN.py``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,14 @@ from simsbench.estimators._deep import (
     MultiTaskRegressor,
     SimsNet,
 )
-from simsbench.estimators._lf_dnn import late_fusion_inputs
+from simsbench.estimators._lf_dnn import (
+    CORRECTIONS_NOTES,
+    POOLING,
+    POOLING_DOC,
+    TEXT_DROPOUT,
+    check_flag,
+    late_fusion_inputs,
+)
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 from simsbench.estimators.modules._fusion import TensorFusion
@@ -32,10 +44,12 @@ class _TensorFusionTrunk(nn.Module):
 
     ``fusion`` holds the first post-fusion Linear (the reference's
     ``post_fusion_layer_1``); ``post_fusion_layer_2``/``_3`` follow.
+    ``text_state_dropout=False`` gives the reference's text encoder, whose
+    dropout is a no-op.
     """
 
     def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
-                 post_fusion_dropout):
+                 post_fusion_dropout, text_state_dropout=False):
         super().__init__()
         h_t, h_a, h_v = hidden_dims
         p_a, p_v, p_t = dropouts
@@ -45,7 +59,8 @@ class _TensorFusionTrunk(nn.Module):
         if "vision" in dims:
             self.video_subnet = SubNet(dims["vision"], h_v, p_v)
         if "text" in dims:
-            self.text_subnet = TextSubNet(dims["text"], h_t, text_out, dropout=p_t)
+            self.text_subnet = TextSubNet(dims["text"], h_t, text_out,
+                                          dropout=p_t if text_state_dropout else 0.0)
         sizes = (h_a if "audio" in dims else 0, h_v if "vision" in dims else 0,
                  text_out if "text" in dims else 0)
         self.fusion = TensorFusion(sizes, post_fusion_dim, post_fusion_dropout)
@@ -73,9 +88,11 @@ class _TensorFusionTrunk(nn.Module):
 class TFNModule(_TensorFusionTrunk):
     """TFN: encoders, ``[1;a] ⊗ [1;v] ⊗ [1;t]``, Dropout, 3-layer MLP, sigmoid·6−3."""
 
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts):
+    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
+                 text_state_dropout=False):
         p_a, p_v, p_t, p_post = dropouts
-        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, (p_a, p_v, p_t), p_post)
+        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, (p_a, p_v, p_t), p_post,
+                         text_state_dropout)
 
     def forward(self, **inputs):
         return self.fused(self.representations(**inputs))
@@ -85,9 +102,10 @@ class MTFNModule(_TensorFusionTrunk):
     """MTFN: the TFN trunk and M head plus unimodal T/A/V heads."""
 
     def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
-                 dropouts, post_dropouts):
+                 dropouts, post_dropouts, text_state_dropout=False):
         p_text, p_audio, p_video, p_fusion = post_dropouts
-        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, dropouts, p_fusion)
+        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, dropouts, p_fusion,
+                         text_state_dropout)
         d_t, d_a, d_v = post_dims
         h_t, h_a, h_v = hidden_dims
         if "text" in dims:
@@ -129,11 +147,13 @@ _SPEED_NOTES = """
     (``simsbench.estimators.modules._fusion``): outputs and gradients equal
     the explicit outer product followed by Dropout and Linear (checked in
     float64 in ``tests/test_tfn.py``), but an epoch is several times faster
-    and needs far less memory.  Two consequences: the fusion dropout
-    probability is rounded to a multiple of 2⁻¹⁶ (kept values are scaled by
-    the exact inverse keep rate), and the dropout masks are drawn
-    differently from ``nn.Dropout``, so runs are not bit-identical to a
-    naive implementation with the same seed.
+    and needs far less memory.  Two consequences, the only departures of the
+    reference configuration from the reference: the fusion dropout
+    probability is rounded to a multiple of 2⁻¹⁶ (0.4 becomes 0.399994;
+    kept values are scaled by the exact inverse keep rate), and the dropout
+    masks are drawn differently from ``nn.Dropout``, so runs are not
+    bit-identical to the reference with the same seed (nor would a
+    different batch order or device allow that).
 """
 
 
@@ -159,32 +179,32 @@ class TFN(DeepRegressor):
         Width of the fusion MLP.
     dropouts : tuple of 4 float, default=(0.4, 0.4, 0.4, 0.4)
         (audio, video, text, post-fusion) dropout, in the reference's order;
-        the post-fusion dropout acts on the fusion tensor.
-    pooling : {"length_aware", "padded"}, default="length_aware"
-        ``"length_aware"`` averages audio/vision over real frames and runs the
-        text LSTM over the real tokens; ``"padded"`` is the reference
-        behaviour (zero padding averaged in; LSTM over all padded steps).
-    """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
+        the post-fusion dropout acts on the fusion tensor, the text dropout
+        only with ``text_state_dropout=True``.""" + POOLING_DOC + _COMMON_DOC \
+        + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.4): batch 32, learning rate 5e-4, no weight decay; 35,632,077
-    trainable parameters with CH-SIMS shapes, 35,009,600 of them in the first
-    post-fusion layer (the fusion tensor has 33·129·257 = 1,094,049 entries).
-    The output range and shift (6 and −3) are constants, not parameters.
+    Reference configuration: MMSA ``src/MMSA/models/singleTask/TFN.py``
+    (encoders from ``src/MMSA/models/subNets/FeatureNets.py``) on the inputs
+    of MMSA's ``src/MMSA/data_loader.py`` with ``need_normalized``, trained
+    by ``src/MMSA/trains/singleTask/TFN.py``: Adam over every parameter but
+    the output range and shift (6 and −3, constants here), no weight decay,
+    L1 loss.  The defaults are the CH-SIMS entry of
+    ``src/MMSA/config/config_regression.json`` (batch 32, learning rate
+    5e-4): 35,632,077 trainable parameters with CH-SIMS shapes, 35,009,600
+    of them in the first post-fusion layer (the fusion tensor has
+    33·129·257 = 1,094,049 entries).
 
-    Deliberate differences from the reference:
-
-    * the text dropout is applied to the LSTM's final state (in the
-      reference it is a no-op, reference-facts §4.0), as in ``LFDNN``;
-    * ``pooling="length_aware"`` by default (see ``pooling``).
-    """ + _SPEED_NOTES + """
+    Corrections (named parameters, reference values by default; see
+    ``simsbench.estimators._fidelity``):
+""" + CORRECTIONS_NOTES + "\n" + _SPEED_NOTES + """
     References
     ----------
     .. [1] Zadeh, A., et al. "Tensor Fusion Network for Multimodal Sentiment
        Analysis." EMNLP 2017.
     .. [2] Yu, W., et al. "CH-SIMS: A Chinese multimodal sentiment analysis
-       dataset with fine-grained annotation of modality." ACL 2020.
+       dataset with fine-grained annotation of modality." ACL 2020 (§5.1,
+       Table 2).
 
     Examples
     --------
@@ -204,6 +224,8 @@ class TFN(DeepRegressor):
     _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
                     "batch_size": 16, "max_epochs": 3, "n_threads": 1}
 
+    _corrections = (POOLING, TEXT_DROPOUT)
+
     def __init__(
         self,
         *,
@@ -211,14 +233,16 @@ class TFN(DeepRegressor):
         text_out=256,
         post_fusion_dim=32,
         dropouts=(0.4, 0.4, 0.4, 0.4),
-        pooling="length_aware",
+        pooling="padded",
+        text_state_dropout=False,
         modalities=("text", "audio", "vision"),
         batch_size=32,
         learning_rate=5e-4,
         weight_decay=0.0,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -230,6 +254,7 @@ class TFN(DeepRegressor):
         self.post_fusion_dim = post_fusion_dim
         self.dropouts = dropouts
         self.pooling = pooling
+        self.text_state_dropout = text_state_dropout
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -237,6 +262,7 @@ class TFN(DeepRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -252,7 +278,8 @@ class TFN(DeepRegressor):
         post = check_int(self, "post_fusion_dim", self.post_fusion_dim)
         dropouts = check_probs(self, "dropouts", self.dropouts, 4)
         check_nonneg(self, "weight_decay", self.weight_decay)
-        return TFNModule(dims, hidden, text_out, post, dropouts)
+        return TFNModule(dims, hidden, text_out, post, dropouts,
+                         check_flag(self, "text_state_dropout", self.text_state_dropout))
 
     _net_class = _TensorFusionNet
 
@@ -282,39 +309,41 @@ class MTFN(MultiTaskRegressor):
         (audio, video, text) encoder dropout, in the reference's order.
     post_dropouts : tuple of 4 float, default=(0.2, 0.2, 0.2, 0.2)
         (text, audio, video, fusion) head dropout; the fusion dropout acts on
-        the fusion tensor.
-    pooling : {"length_aware", "padded"}, default="length_aware"
-        As in :class:`TFN`.
-    """ + _MULTITASK_DOC + """
+        the fusion tensor.""" + POOLING_DOC + _MULTITASK_DOC.rstrip("\n") + """
     text_weight_decay, audio_weight_decay, video_weight_decay : float, \
 default=1e-3, 1e-4, 1e-5
-        Adam weight decay of the text, audio and video encoders.
-    """ + _COMMON_DOC.replace(
+        Adam weight decay of the text, audio and video encoders.""" + _COMMON_DOC.replace(
         "        Adam (coupled L2) weight decay.",
         "        Adam (coupled L2) weight decay of every other parameter (the\n"
         "        heads and the fusion); the reference passes none, so 0.") \
         + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the reference's CH-SIMS configuration (reference-facts
-    §4.13, column "MTFN SIMS"; optimizer groups §3.4): batch 64, learning
-    rate 5e-3, loss weights M/T/A/V = 0.6/0.4/0/1 (the A head exists but is
-    not trained), weight decay 1e-3/1e-4/1e-5 on the text/audio/video
-    encoders and 0 elsewhere.  140,957,188 trainable parameters with CH-SIMS
-    shapes, 139,495,552 of them in the first post-fusion layer (fusion
-    tensor 33·257·257 = 2,179,617 entries).  ``get_representations`` returns
-    the trunk's text, audio and vision outputs.
+    Reference configuration: MMSA ``src/MMSA/models/multiTask/MTFN.py`` on
+    the inputs of MMSA's ``src/MMSA/data_loader.py`` with
+    ``need_normalized``, trained by ``src/MMSA/trains/multiTask/MTFN.py``:
+    Adam with one learning rate, weight decay on the text/audio/video
+    encoders only (the trainer passes no top-level weight decay, so the
+    heads and the fusion get none, whatever the configuration's
+    ``weight_decay`` says); the loss, and the validation loss that selects
+    the epoch, is the ``loss_weights``-weighted sum of the four L1 losses.
+    The defaults are the CH-SIMS entry of
+    ``src/MMSA/config/config_regression.json``: batch 64, learning rate
+    5e-3, loss weights M/T/A/V = 0.6/0.4/0/1 (the A head exists but is not
+    trained), weight decay 1e-3/1e-4/1e-5 on the text/audio/video encoders.
+    140,957,188 trainable parameters with CH-SIMS shapes, 139,495,552 of
+    them in the first post-fusion layer (fusion tensor 33·257·257 =
+    2,179,617 entries).  ``get_representations`` returns the trunk's text,
+    audio and vision outputs.
 
-    Deliberate differences from the reference:
-
-    * the text dropout is applied to the LSTM's final state (a no-op in the
-      reference, reference-facts §4.0);
-    * ``pooling="length_aware"`` by default.
-    """ + _SPEED_NOTES + """
+    Corrections (named parameters, reference values by default; see
+    ``simsbench.estimators._fidelity``):
+""" + CORRECTIONS_NOTES + "\n" + _SPEED_NOTES + """
     References
     ----------
     .. [1] Yu, W., et al. "CH-SIMS: A Chinese multimodal sentiment analysis
-       dataset with fine-grained annotation of modality." ACL 2020.
+       dataset with fine-grained annotation of modality." ACL 2020 (§4,
+       Table 2).
     .. [2] Zadeh, A., et al. "Tensor Fusion Network for Multimodal Sentiment
        Analysis." EMNLP 2017.
 
@@ -334,6 +363,8 @@ default=1e-3, 1e-4, 1e-5
                     "post_text_dim": 4, "post_audio_dim": 4, "post_video_dim": 4,
                     "batch_size": 16, "max_epochs": 3, "n_threads": 1}
 
+    _corrections = (POOLING, TEXT_DROPOUT)
+
     def __init__(
         self,
         *,
@@ -345,7 +376,8 @@ default=1e-3, 1e-4, 1e-5
         post_video_dim=8,
         dropouts=(0.2, 0.2, 0.2),
         post_dropouts=(0.2, 0.2, 0.2, 0.2),
-        pooling="length_aware",
+        pooling="padded",
+        text_state_dropout=False,
         tasks=("T", "A", "V"),
         loss_weights=(0.6, 0.4, 0.0, 1.0),
         text_weight_decay=1e-3,
@@ -355,9 +387,10 @@ default=1e-3, 1e-4, 1e-5
         batch_size=64,
         learning_rate=5e-3,
         weight_decay=0.0,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -373,6 +406,7 @@ default=1e-3, 1e-4, 1e-5
         self.dropouts = dropouts
         self.post_dropouts = post_dropouts
         self.pooling = pooling
+        self.text_state_dropout = text_state_dropout
         self.tasks = tasks
         self.loss_weights = loss_weights
         self.text_weight_decay = text_weight_decay
@@ -385,6 +419,7 @@ default=1e-3, 1e-4, 1e-5
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -403,7 +438,8 @@ default=1e-3, 1e-4, 1e-5
         dropouts = check_probs(self, "dropouts", self.dropouts, 3)
         post_dropouts = check_probs(self, "post_dropouts", self.post_dropouts, 4)
         check_nonneg(self, "weight_decay", self.weight_decay)
-        return MTFNModule(dims, hidden, text_out, post, post_dims, dropouts, post_dropouts)
+        return MTFNModule(dims, hidden, text_out, post, post_dims, dropouts, post_dropouts,
+                          check_flag(self, "text_state_dropout", self.text_state_dropout))
 
     def _param_groups(self):
         # Encoders get their own weight decay; everything else (heads, fusion)

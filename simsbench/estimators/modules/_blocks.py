@@ -1,4 +1,10 @@
-"""Building blocks shared by the reference architectures (reference-facts §4.0)."""
+"""Building blocks shared by the reference architectures.
+
+``SubNet``, ``TextSubNet`` and the post-fusion head follow MMSA
+``src/MMSA/models/subNets/FeatureNets.py`` (copied verbatim into
+``src/MMSA/models/multiTask/MLF_DNN.py`` and ``MTFN.py``); parameter names
+match the reference's where the module structure allows.
+"""
 
 from __future__ import annotations
 
@@ -78,6 +84,11 @@ class TextSubNet(nn.Module):
     each clip's last real token, see :func:`last_states`); without them it runs
     over the whole padded sequence, as the reference does.
     Input (B, L, D), output (B, out_size).
+
+    ``dropout`` acts on the LSTM's final state.  The reference's
+    ``TextSubNet`` sets it to 0 whenever its LSTM has one layer (always, in
+    the models that use it), so the configured text dropout has no effect
+    there; callers reproduce that by passing ``dropout=0``.
     """
 
     def __init__(self, in_size: int, hidden_size: int, out_size: int, dropout: float = 0.2):
