@@ -550,7 +550,7 @@ def test_graph_mfn_node_nets_start_from_one_pattern(freeze):
 @pytest.mark.parametrize("apply", [False, True])
 def test_text_dropout_is_a_no_op_in_the_reference(cls, apply, tiny):
     est = cls(**cls._tiny_params, dropouts=(0.0, 0.0, 0.5) + (() if cls is MLMF else (0.0,)),
-              apply_text_dropout=apply)
+              text_state_dropout=apply)
     module = est.build_module(TINY_DIMS, (6, 12, 8)).train()
     inputs = {k: torch.as_tensor(v) for k, v in est._prepare_inputs(tiny.X("test")).items()}
     torch.manual_seed(0)
@@ -579,7 +579,7 @@ def test_variants(cls, tiny):
     assert est.max_epochs == 100 and est.selection == "weighted"
     params = est.get_params()
     if cls in (LMF, MLMF):
-        assert (params["pooling"], params["apply_text_dropout"],
+        assert (params["pooling"], params["text_state_dropout"],
                 params["freeze_fusion_weights"]) == ("length_aware", True, False)
     else:
         assert params["alignment"] == "length_aware"
@@ -590,9 +590,9 @@ def test_variants(cls, tiny):
 
 @pytest.mark.parametrize("cls, param, bad", [
     (LMF, "freeze_fusion_weights", "yes"),
-    (LMF, "apply_text_dropout", 1),
+    (LMF, "text_state_dropout", 1),
     (MLMF, "freeze_fusion_weights", None),
-    (MLMF, "apply_text_dropout", "no"),
+    (MLMF, "text_state_dropout", "no"),
     (MFN, "alignment", "window"),
     (GraphMFN, "alignment", "mean"),  # MFN's reference inputs, not Graph-MFN's
     (GraphMFN, "freeze_node_nets", 0),

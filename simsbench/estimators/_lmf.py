@@ -126,7 +126,7 @@ def _encoder_dropouts(est, n):
     applied: the reference's 1-layer ``TextSubNet`` sets its dropout to 0
     (MMSA ``src/MMSA/models/subNets/FeatureNets.py``)."""
     dropouts = check_probs(est, "dropouts", est.dropouts, n)
-    if not _check_bool(est, "apply_text_dropout"):
+    if not _check_bool(est, "text_state_dropout"):
         dropouts = (*dropouts[:2], 0.0, *dropouts[3:])
     return dropouts
 
@@ -148,7 +148,7 @@ _LOW_RANK_CORRECTIONS = (
         "text_dropout",
         "The reference's 1-layer text LSTM sets the configured text dropout to 0, a no-op; "
         "corrected: the text dropout is applied to the LSTM's final state.",
-        {"apply_text_dropout": (False, True)},
+        {"text_state_dropout": (False, True)},
     ),
     Correction(
         "fusion_weights",
@@ -185,7 +185,7 @@ _POOLING_DOC = """    pooling : {"padded", "length_aware"}, default="padded"
         audio/vision over the whole padded time axis, zero padding included,
         and runs the text LSTM over every padded step; ``"length_aware"``
         (correction ``pooling``) uses the real frames and real tokens only.
-    apply_text_dropout : bool, default=False
+    text_state_dropout : bool, default=False
         False (the reference): the text dropout is a no-op, as the
         reference's 1-layer ``TextSubNet`` sets it to 0.  True (correction
         ``text_dropout``): it is applied to the LSTM's final state.
@@ -200,7 +200,7 @@ _LOW_RANK_CORRECTIONS_DOC = """
 
     * ``pooling`` -- ``pooling="length_aware"``: audio/vision averaged over
       their real frames, the text LSTM's state after the last real token;
-    * ``text_dropout`` -- ``apply_text_dropout=True``: the configured text
+    * ``text_dropout`` -- ``text_state_dropout=True``: the configured text
       dropout is applied to the LSTM's final state;
     * ``fusion_weights`` -- ``freeze_fusion_weights=False``: the fusion
       weights and bias are trained, as the LMF paper (Liu et al., 2018)
@@ -229,7 +229,7 @@ class LMF(DeepRegressor):
         ``hidden_dims[0] // 2``.
     dropouts : tuple of 4 float, default=(0.2, 0.2, 0.2, 0.2)
         (audio, video, text, post-fusion) dropout, in the reference's order.
-        The text value is used only with ``apply_text_dropout=True``; the
+        The text value is used only with ``text_state_dropout=True``; the
         post-fusion value is accepted for configuration compatibility and,
         as in the reference, not used (LMF has no post-fusion layer).
     rank : int, default=4
@@ -291,7 +291,7 @@ class LMF(DeepRegressor):
         rank=4,
         factor_lr=5e-4,
         pooling="padded",
-        apply_text_dropout=False,
+        text_state_dropout=False,
         freeze_fusion_weights=True,
         modalities=("text", "audio", "vision"),
         batch_size=64,
@@ -312,7 +312,7 @@ class LMF(DeepRegressor):
         self.rank = rank
         self.factor_lr = factor_lr
         self.pooling = pooling
-        self.apply_text_dropout = apply_text_dropout
+        self.text_state_dropout = text_state_dropout
         self.freeze_fusion_weights = freeze_fusion_weights
         self.modalities = modalities
         self.batch_size = batch_size
@@ -370,7 +370,7 @@ class MLMF(MultiTaskRegressor):
         Widths of the T, A and V heads' MLPs.
     dropouts : tuple of 3 float, default=(0.3, 0.3, 0.3)
         (audio, video, text) encoder dropout, in the reference's order; the
-        text value is used only with ``apply_text_dropout=True``.
+        text value is used only with ``text_state_dropout=True``.
     post_dropouts : tuple of 3 float, default=(0.4, 0.4, 0.4)
         (text, audio, video) head dropout, in the reference's order (the
         reference configuration's fourth, fusion, value has no layer).
@@ -451,7 +451,7 @@ default=1e-4, 0.0, 1e-4
         post_dropouts=(0.4, 0.4, 0.4),
         factor_lr=1e-3,
         pooling="padded",
-        apply_text_dropout=False,
+        text_state_dropout=False,
         freeze_fusion_weights=True,
         tasks=("T", "A", "V"),
         loss_weights=(0.2, 1.0, 0.4, 0.8),
@@ -481,7 +481,7 @@ default=1e-4, 0.0, 1e-4
         self.post_dropouts = post_dropouts
         self.factor_lr = factor_lr
         self.pooling = pooling
-        self.apply_text_dropout = apply_text_dropout
+        self.text_state_dropout = text_state_dropout
         self.freeze_fusion_weights = freeze_fusion_weights
         self.tasks = tasks
         self.loss_weights = loss_weights
