@@ -97,10 +97,7 @@ def test_reference_validation_loss_is_the_rounded_mean_of_batch_means(tiny):
 
 
 def test_weighted_selection_uses_the_sample_mean(tiny):
-    model = _uneven(tiny).set_params(selection="weighted") if "selection" in \
-        LFDNN().get_params() else None
-    if model is None:
-        pytest.skip("LF-DNN has no selection parameter yet")
+    model = _uneven(tiny).set_params(selection="weighted")
     model.fit(tiny.X("train"), tiny.y("train"), X_valid=tiny.X("valid"),
               y_valid=tiny.y("valid"))
     assert model.valid_loss_curve_ == [r["valid_loss"] for r in model.net_.history]

@@ -22,7 +22,12 @@ from simsbench.estimators._deep import (
     SimsNet,
 )
 from simsbench.estimators._fidelity import Correction
-from simsbench.estimators._lf_dnn import late_fusion_inputs
+from simsbench.estimators._lf_dnn import (
+    POOLING,
+    TEXT_DROPOUT,
+    check_flag,
+    late_fusion_inputs,
+)
 from simsbench.estimators._mlf_dnn import (
     LateFusionTrunk,
     UnimodalHeads,
@@ -115,10 +120,7 @@ def _check_hidden(est):
 
 
 def _check_bool(est, name):
-    value = getattr(est, name)
-    if not isinstance(value, bool):
-        raise ValueError(f"{type(est).__name__}: {name} must be a bool, got {value!r}")
-    return value
+    return check_flag(est, name, getattr(est, name))
 
 
 def _encoder_dropouts(est, n):
@@ -137,19 +139,8 @@ FUSION_OUTPUT = ("fusion.fusion_weights", "fusion.fusion_bias")
 
 #: The corrections LMF and MLMF share.
 _LOW_RANK_CORRECTIONS = (
-    Correction(
-        "pooling",
-        "The reference averages audio and vision over the whole padded time axis (zero "
-        "padding included) and runs the text LSTM over every padded step; corrected: real "
-        "frames and real tokens only.",
-        {"pooling": ("padded", "length_aware")},
-    ),
-    Correction(
-        "text_dropout",
-        "The reference's 1-layer text LSTM sets the configured text dropout to 0, a no-op; "
-        "corrected: the text dropout is applied to the LSTM's final state.",
-        {"text_state_dropout": (False, True)},
-    ),
+    POOLING,
+    TEXT_DROPOUT,
     Correction(
         "fusion_weights",
         "The reference never updates the low-rank fusion's fusion_weights and fusion_bias, "
