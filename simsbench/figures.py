@@ -223,6 +223,7 @@ def tsne_embeddings(representations: Mapping[str, np.ndarray], random_state: int
     it below ``n``).
     """
     from sklearn.manifold import TSNE
+    from threadpoolctl import threadpool_limits
 
     out = {}
     for mod, rep in representations.items():
@@ -232,7 +233,10 @@ def tsne_embeddings(representations: Mapping[str, np.ndarray], random_state: int
             raise ValueError(f"t-SNE needs at least 4 clips, got {n}")
         perp = float(min(perplexity, max(1.0, (n - 1) / 3.0)))
         tsne = TSNE(n_components=2, perplexity=perp, init="pca", random_state=random_state)
-        out[mod] = tsne.fit_transform(rep)
+        # one thread: OpenMP workers of scikit-learn's Barnes-Hut code spin against
+        # torch's (seconds -> minutes on a loaded machine, for a few hundred points)
+        with threadpool_limits(limits=1):
+            out[mod] = tsne.fit_transform(rep)
     return out
 
 
@@ -328,12 +332,13 @@ def curves_figure(rt, records: Sequence[dict] | None = None):
     colour = {s: f"C{i % 10}" for i, s in enumerate(seeds)}
     for ax, (label, recs) in zip(axes, panels.items()):
         for r in sorted(recs, key=lambda r: r["seed"]):
-            hist = r["history"]
-            epochs = np.arange(1, len(hist["train_loss"]) + 1)
-            ax.plot(epochs, hist["train_loss"], "-o", color=colour[r["seed"]], ms=3)
-            if hist.get("valid_loss"):
-                ax.plot(np.arange(1, len(hist["valid_loss"]) + 1), hist["valid_loss"], "--s",
-                        color=colour[r["seed"]], ms=3)
+            for key, style in (("train_loss", "-o"), ("valid_loss", "--s")):
+                # a non-finite loss was stored as null
+                loss = np.array([np.nan if v is None else v
+                                 for v in r["history"].get(key) or []], dtype=float)
+                if loss.size:
+                    ax.plot(np.arange(1, loss.size + 1), loss, style, color=colour[r["seed"]],
+                            ms=3)
         ax.set_title(label)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
@@ -363,8 +368,12 @@ def distribution_figure(rt, metrics: Sequence[str] | None = None):
     for ax, m in zip(axes, metrics):
         vals = [list(rt.per_seed[k].get(m, {}).values()) for k in rows]
         pos = np.arange(len(rows))
-        ax.boxplot([v if v else [np.nan] for v in vals], positions=pos, vert=False,
-                   widths=0.6, showfliers=False)
+        data = [v if v else [np.nan] for v in vals]
+        try:  # matplotlib >= 3.10; 'vert' is deprecated from 3.11
+            ax.boxplot(data, positions=pos, orientation="horizontal", widths=0.6,
+                       showfliers=False)
+        except TypeError:
+            ax.boxplot(data, positions=pos, vert=False, widths=0.6, showfliers=False)
         for p, v in zip(pos, vals):
             ax.scatter(v, np.full(len(v), p), s=10, color="C1", zorder=3)
         ax.set_yticks(pos, rows)

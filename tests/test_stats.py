@@ -1,6 +1,7 @@
 """simsbench.stats on hand-made per-seed scores whose answers are known."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -146,3 +147,152 @@ def test_stats_does_not_import_torch():
 
     code = "import sys, simsbench.stats; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- the tests in the tables, from hand-made records -------------------------
+
+import io  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from simsbench.runner import _history, derive_seed  # noqa: E402
+from simsbench.tables import build_table, render  # noqa: E402
+
+PAPER_SEEDS = (1, 12, 123, 1234, 12345)
+SYNTH = {"fingerprint": "abc", "spec": "synthetic:sims", "synthetic": True,
+         "description": "synthetic:sims (tiny) -- simulated data, NOT CH-SIMS results"}
+REAL = {"fingerprint": "def", "spec": "/data/unaligned_39.pkl", "synthetic": False,
+        "description": "unaligned_39.pkl (sha256 def)"}
+
+
+def _rec(est, task, seed, acc, run_seed=None, data=SYNTH):
+    scores = dict(acc2=acc, acc3=acc, acc5=acc, f1=acc, mae=1 - acc, corr=acc)
+    return {"estimator": est, "task": task, "seed": seed, "status": "ok", "mode": "full",
+            "run_seed": run_seed, "created": "2026-01-01", "data": data, "scores": scores}
+
+
+def _table5(shift, noise, shared=True, seeds=PAPER_SEEDS):
+    rng = np.random.default_rng(3)
+    base = dict(zip(PAPER_SEEDS, [0.70, 0.74, 0.69, 0.72, 0.75]))
+    recs = []
+    for s in seeds:
+        rs_m = derive_seed(s, "sims_tasks")
+        rs_mt = rs_m if shared else derive_seed(s, "sims_tasks_mt")
+        recs.append(_rec("mlf_dnn", "sims_tasks_m", s, base[s], rs_m))
+        recs.append(_rec("mlf_dnn", "sims_tasks_mt", s,
+                         base[s] + shift + rng.normal(0, noise), rs_mt))
+    return recs
+
+
+def _row(md: str, start: str, source: str | None = None) -> str:
+    """The Markdown line whose first cell is ``start`` (and whose second cell
+    is ``source``)."""
+    for ln in md.splitlines():
+        cells = [c.strip() for c in ln.strip("|").split("|")]
+        if ln.startswith("| ") and cells[0] == start.strip("| ").strip() and (
+                source is None or cells[1] == source):
+            return ln
+    raise AssertionError(f"no row {start!r} {source or ''}")
+
+
+def test_delta_row_shift_with_shared_seeds_is_paired_and_marked():
+    rt = build_table("table5", _table5(0.02, 0.001), compare=False)
+    md = render(rt, "markdown")
+    row = _row(md, "| Δ M, T vs M")
+    assert "+2.00**" in row or re.search(r"\+1\.9\d\*\*|\+2\.0\d\*\*", row), row
+    assert "paired t, n=5" in row
+    assert "Δ tests (two-sided, per metric, over seeds)" in md
+    df = pd.read_csv(io.StringIO(render(rt, "csv")), comment="#")
+    delta = df[df["tasks"] == "Δ M, T vs M"].iloc[0]
+    assert delta["test"] == "paired t" and delta["acc2_p"] < 0.01
+    assert delta["mae_p"] < 0.01
+
+
+def test_delta_row_identical_seeds_gives_p_one_and_no_marker():
+    rt = build_table("table5", _table5(0.0, 0.0), compare=False)
+    row = _row(render(rt, "markdown"), "| Δ M, T vs M")
+    assert "+0.00 " in row and "*" not in row and "paired t, n=5" in row
+    df = pd.read_csv(io.StringIO(render(rt, "csv")), comment="#")
+    assert (df[df["tasks"] == "Δ M, T vs M"][["acc2_p", "corr_p"]] == 1.0).all(axis=None)
+
+
+def test_delta_row_with_one_seed_has_no_test_and_says_why():
+    rt = build_table("table5", _table5(0.02, 0.001, seeds=(1,)), compare=False)
+    row = _row(render(rt, "markdown"), "| Δ M, T vs M")
+    assert "no test: n < 2" in row and "*" not in row
+    df = pd.read_csv(io.StringIO(render(rt, "csv")), comment="#")
+    assert df[df["tasks"] == "Δ M, T vs M"]["acc2_p"].isna().all()
+
+
+def test_delta_row_without_shared_seeds_uses_welch():
+    rt = build_table("table5", _table5(0.02, 0.001, shared=False), compare=False)
+    row = _row(render(rt, "markdown"), "| Δ M, T vs M")
+    assert "Welch t, n=5" in row
+    # the seed-to-seed spread (~2.3 points) hides a 2-point shift without pairing
+    assert "**" not in row
+
+
+def test_ci_option_shows_t_intervals():
+    recs = _table5(0.02, 0.001)
+    rt = build_table("table5", recs, compare=False, ci=True)
+    md = render(rt, "markdown")
+    lo, hi = stats.ci95([100 * r["scores"]["acc2"] for r in recs if r["task"] == "sims_tasks_m"])
+    m_row = _row(md, "M")
+    assert f"[{lo:.2f}, {hi:.2f}]" in m_row and "±" not in m_row
+    assert "95 % confidence interval" in md
+    df = pd.read_csv(io.StringIO(render(rt, "csv")), comment="#")
+    m = df[df["tasks"] == "M"].iloc[0]
+    assert m["acc2_ci_low"] == pytest.approx(lo, abs=0.006)
+    assert m["acc2_ci_high"] == pytest.approx(hi, abs=0.006)
+
+
+def test_paper_rows_are_tested_on_real_data_only():
+    recs = [_rec("lf_dnn", "sims_multimodal", s, a, derive_seed(s, "sims_multimodal"), REAL)
+            for s, a in zip(PAPER_SEEDS, (0.60, 0.61, 0.59, 0.60, 0.62))]
+    md = render(build_table("table2", recs, compare=True), "markdown")
+    paper = _row(md, "LF-DNN", "paper")
+    # published LF-DNN Acc-2 79.87 ± 0.60 vs ours ~60.4: far apart
+    assert "79.87 ± 0.60**" in paper
+    assert "vs simsbench: Welch t, n=5 (paper: 5 runs assumed)" in paper
+    assert "assuming the papers' 5 runs per number" in md
+    synth = [{**r, "data": SYNTH} for r in recs]
+    md = render(build_table("table2", synth, compare=True), "markdown")
+    paper = _row(md, "LF-DNN", "paper")
+    assert "79.87 ± 0.60 " in paper and "vs simsbench" not in paper
+    assert "runs per number" not in md
+
+
+def test_seed_groups_pair_the_runs_a_delta_row_compares():
+    from simsbench.specs import load_specs
+
+    tasks = load_specs().tasks
+    for group in (("sims_tasks_m", "sims_tasks_mt", "sims_tasks_mtav"),
+                  ("sims_unimodal_text_own", "sims_unimodal_text_m"),
+                  ("simsv2_unimodal_audio_own", "simsv2_unimodal_audio_m"),
+                  ("simsv2_avmc_full", "simsv2_avmc_no_mixup_a")):
+        seeds = {derive_seed(7, tasks[t].seed_key) for t in group}
+        assert len(seeds) == 1, group
+    assert tasks["sims_multimodal"].seed_key == "sims_multimodal"
+    assert derive_seed(7, "sims_tasks") != derive_seed(7, "sims_multimodal")
+
+
+def test_seed_group_must_be_a_string(tmp_path):
+    from simsbench.specs import SpecError, load_task_spec
+
+    path = tmp_path / "t.toml"
+    path.write_text('protocol = "multimodal"\nseed_group = 3\n')
+    with pytest.raises(SpecError, match=r"t\.toml: key 'seed_group' must be a non-empty string"):
+        load_task_spec(path)
+
+
+def test_history_of_an_estimator_or_a_pipeline():
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    class Fitted:
+        train_loss_curve_ = [1.0, np.float32(0.5)]
+        valid_loss_curve_ = [1.2, 0.7]
+
+    assert _history(Fitted()) == {"train_loss": [1.0, 0.5], "valid_loss": [1.2, 0.7]}
+    assert _history(Pipeline([("s", StandardScaler()), ("m", Fitted())])) == _history(Fitted())
+    assert _history(StandardScaler()) == {}
