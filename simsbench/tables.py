@@ -440,9 +440,7 @@ def _paper_tests(table: TableDef, ours: _Summary, pub: Mapping) -> dict[str, Tes
         if m not in table.metrics or not vals:
             continue
         sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan
-        if p_std is None:
-            out[m] = TestResult(float(np.mean(vals)) - p_mean, None, len(vals), None,
-                                reason="the paper gives no std")
+        if p_std is None:  # nothing to test against (the paper printed no std)
             continue
         out[m] = welch_from_summary(float(np.mean(vals)), sd, len(vals), p_mean, p_std,
                                     PAPER_RUNS)
@@ -539,8 +537,9 @@ def build_table(
                 }
                 note = ""
                 if tests:
-                    note = (f"vs simsbench: {_test_note(list(tests.values()))} "
-                            f"(paper: {PAPER_RUNS} runs assumed)")
+                    note = f"vs simsbench: {_test_note(list(tests.values()))}"
+                    if any(t.test for t in tests.values()):
+                        note += f" (paper: {PAPER_RUNS} runs assumed)"
                 rows.append(TableRow(row.labels, "paper", paper_cells, note, row.kind))
     seeds = sorted({r["seed"] for r in selected})
     header = _header(table, info, selected, compare, seeds=seeds, mode=mode, ci=ci)
