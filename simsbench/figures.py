@@ -225,9 +225,11 @@ def tsne_embeddings(representations: Mapping[str, np.ndarray], random_state: int
     from sklearn.manifold import TSNE
     from threadpoolctl import threadpool_limits
 
+    order = [m for m in ("text", "audio", "vision") if m in representations]
+    order += [m for m in representations if m not in order]
     out = {}
-    for mod, rep in representations.items():
-        rep = np.asarray(rep, dtype=np.float64)
+    for mod in order:
+        rep = np.asarray(representations[mod], dtype=np.float64)
         n = rep.shape[0]
         if n < 4:
             raise ValueError(f"t-SNE needs at least 4 clips, got {n}")
