@@ -7,7 +7,10 @@
     simsbench run tables [--data DATA ...] [--quick] [--jobs N] [--backend NAME] [--force]
     simsbench run TABLE  [--data DATA ...] [--variant reference|corrected] [...]
     simsbench run corrections [--data DATA ...] [--no-ablations] [...]
-    simsbench table TABLE [--data DATA] [--variant ...] [--format markdown|latex|csv]
+    simsbench table TABLE [--data DATA] [--variant ...] [--format markdown|latex|csv] [--ci]
+    simsbench figure labels|tsne [--data DATA] [...]
+    simsbench figure curves|dist|cd TABLE [--data DATA] [--metric M] [...]
+    simsbench report [--data DATA ...] [--out FILE] [--ci]
 
 The paper tables run every model in its **reference configuration** (the
 reference implementation's behaviour, defects included); ``--variant
@@ -19,8 +22,9 @@ over seeds).
 ``synthetic:simsv2`` (the default for the v2 tables) or the path of an
 MMSA-format pickle (``PATH+UNLABELLED_PATH`` for CH-SIMS v2 with its
 unlabelled part).  Records go to ``results/runs/``, logs to
-``results/logs/``, rendered tables to ``results/tables/<data>/``; ``--results``
-moves all of it.  Only ``run`` imports torch (inside the runs); the other
+``results/logs/``, rendered tables to ``results/tables/<data>/``, figures to
+``results/figures/<data>/``, the report to ``results/report.html``;
+``--results`` moves all of it.  Only ``run`` imports torch (inside the runs); the other
 commands never do.  Errors from bad input are one line, and no finished run
 is ever lost.
 """
@@ -116,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="omit the published numbers")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    _add_ci(p)
     _add_common(p)
 
     p = sub.add_parser("table", help="render a table from cached records (no training)")
@@ -129,8 +134,62 @@ def _parser() -> argparse.ArgumentParser:
                    help="which runs: full, quick, ... (default: the newest)")
     p.add_argument("--variant", choices=_VARIANTS, default="reference",
                    help="which configuration's runs (default: reference)")
+    _add_ci(p)
+    _add_common(p, specs=False)
+
+    p = sub.add_parser(
+        "figure", help="draw a figure (PNG and SVG) from cached records or the data",
+        description="labels: CH-SIMS Fig. 2 (label distributions, D_ij) from the data; "
+                    "tsne: CH-SIMS Fig. 4 / v2 Fig. 7 (fits a multi-task model, quick); "
+                    "curves, dist, cd TABLE: learning curves, per-seed distributions and "
+                    "the critical-difference diagram of a table's cached runs.")
+    p.add_argument("kind", choices=("labels", "tsne", "curves", "dist", "cd"),
+                   metavar="FIGURE", help="labels, tsne, curves, dist or cd")
+    p.add_argument("table", nargs="?", default=None, metavar="TABLE",
+                   help="the table (curves, dist, cd): " + ", ".join(_TABLE_NAMES))
+    p.add_argument("--data", default=None, metavar="DATA",
+                   help="data spec (default: the table's synthetic data, or synthetic:sims)")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="output folder (default: RESULTS/figures/<data>)")
+    p.add_argument("--formats", default="png,svg", metavar="LIST",
+                   help="comma-separated: png, svg (default: both)")
+    p.add_argument("--mode", default=None,
+                   help="which runs: full, quick, ... (default: the newest)")
+    p.add_argument("--metric", default=None,
+                   help="cd: the metric to rank on (default: the table's first); dist: "
+                        "only this metric")
+    p.add_argument("--estimator", default="mlf_dnn", metavar="NAME",
+                   help="tsne: the multi-task estimator spec to fit (default: mlf_dnn)")
+    p.add_argument("--seed", type=int, default=1, help="tsne: random_state (default: 1)")
+    p.add_argument("--quick", action="store_true",
+                   help=f"tsne: at most {_quick_epochs()} epoch(s) and {_quick_train()} "
+                        f"training clips")
+    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but the written paths")
+    _add_common(p)
+
+    p = sub.add_parser("report", help="one self-contained HTML page: every table with its "
+                                      "tests, the figures, provenance and versions")
+    p.add_argument("--data", action="append", default=[], metavar="DATA",
+                   help="data spec to include (repeatable; default: every data set with "
+                        "records)")
+    p.add_argument("--out", metavar="FILE", default=None,
+                   help="output file (default: RESULTS/report.html)")
+    p.add_argument("--mode", default=None,
+                   help="which runs: full, quick, ... (default: the newest)")
+    p.add_argument("--no-paper", dest="compare", action="store_false",
+                   help="omit the published numbers")
+    p.add_argument("--quiet", "-q", action="store_true",
+                   help="print nothing but the written path")
+    _add_ci(p)
     _add_common(p, specs=False)
     return parser
+
+
+def _add_ci(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ci", action="store_true",
+                   help="95%% confidence intervals (t over seeds) instead of ± std")
 
 
 def _quick_epochs() -> int:
@@ -343,7 +402,8 @@ def _cmd_run(args) -> int:
             info = store_data_record(args.results, load_dataset(data), data)
         mode = requests[0].mode if requests else None
         built = [build_table(t, result.records, data_info=info, compare=args.compare,
-                             fingerprint=info["fingerprint"], mode=mode, variant=args.variant)
+                             fingerprint=info["fingerprint"], mode=mode, variant=args.variant,
+                             ci=args.ci)
                  for t in tables]
         if corr_table is not None:
             built.append(build_corrections_table(
@@ -406,12 +466,99 @@ def _cmd_table(args) -> int:
         out_name = rt.table.name
     else:
         rt = table_from_results(name, args.results, slug, compare=args.compare,
-                                mode=args.mode, variant=args.variant)
+                                mode=args.mode, variant=args.variant, ci=args.ci)
         out_name = name if args.variant == "reference" else f"{name}-{args.variant}"
     text = render(rt, args.format)
     atomic_write_text(Path(args.results) / "tables" / slug
                       / f"{out_name}.{EXTENSIONS[args.format]}", text)
     print(text, end="")
+    return 0
+
+
+def _formats(value: str) -> list[str]:
+    fmts = _names(value, "--formats")
+    bad = [f for f in fmts if f not in ("png", "svg")]
+    if bad:
+        raise CLIError(f"--formats: unknown format {bad[0]!r}; choose from png, svg")
+    return fmts
+
+
+def _cmd_figure(args) -> int:
+    from simsbench import figures
+    from simsbench.results import atomic_write_text, data_slug, read_data_record
+    from simsbench.tables import get_table, table_from_results
+
+    fmts = _formats(args.formats)
+    per_table = args.kind in ("curves", "dist", "cd")
+    if per_table and not args.table:
+        raise CLIError(f"figure {args.kind} needs a TABLE: " + ", ".join(_TABLE_NAMES))
+    if not per_table and args.table:
+        raise CLIError(f"figure {args.kind} takes no TABLE (it uses --data)")
+    table = get_table(args.table) if per_table else None
+    data = args.data or (table.default_data if table else "synthetic:sims")
+    slug = data_slug(data)
+    out_dir = Path(args.out) if args.out else Path(args.results) / "figures" / slug
+    steps = {"labels": 2, "tsne": 4}.get(args.kind, 2)
+    bar = figures.StepProgress(steps, enabled=not args.quiet)
+    if per_table:
+        if not (Path(args.results) / "runs" / slug).is_dir():
+            raise CLIError(f"no records for {data} under {Path(args.results) / 'runs'}; run "
+                           f"'simsbench run {table.name}' first")
+        rt = table_from_results(table.name, args.results, slug, compare=False,
+                                mode=args.mode)
+        bar.step(f"{table.name}: {len(rt.records)} records")
+        fig, stem = figures.table_figure(args.kind, rt, args.metric)
+        description = f"{args.kind} figure of {table.name}; {rt.data_info.get('description')}"
+    elif args.kind == "labels":
+        info = read_data_record(args.results, slug)
+        if info is None:
+            from simsbench.datasets import load_dataset
+            from simsbench.runner import store_data_record
+
+            _check_data(data)
+            info = store_data_record(args.results, load_dataset(data), data)
+        bar.step(f"data record of {data}")
+        fig, stem = figures.labels_figure(info), "labels"
+        description = f"CH-SIMS Fig. 2 statistics; {info.get('description')}"
+    else:  # tsne
+        import json
+
+        from simsbench.datasets import load_dataset
+        from simsbench.runner import QUICK_MAX_EPOCHS, QUICK_MAX_TRAIN, data_info_of
+        from simsbench.specs import load_specs
+
+        specs = load_specs(args.specs)
+        spec = specs.estimator(args.estimator)
+        _check_data(data)
+        dataset = load_dataset(data)
+        info = data_info_of(dataset, data)
+        bar.step(f"loaded {data}")
+        reps, labels = figures.fit_representations(
+            dataset, spec, random_state=args.seed, tiny=args.tiny,
+            max_epochs=QUICK_MAX_EPOCHS if args.quick else None,
+            max_train=QUICK_MAX_TRAIN if args.quick and not args.tiny else None)
+        bar.step(f"fitted {spec.label}")
+        emb = figures.tsne_embeddings(reps, random_state=args.seed)
+        bar.step("t-SNE")
+        payload = figures.tsne_payload(emb, labels, info, spec.label, args.seed)
+        atomic_write_text(Path(args.results) / "figures" / slug / "tsne.json",
+                          json.dumps(payload) + "\n")
+        fig, stem = figures.tsne_figure(emb, labels, info, spec.label), "tsne"
+        description = f"t-SNE of {spec.label} representations; {info.get('description')}"
+    paths = figures.save_figure(fig, out_dir / stem, fmts, description=description)
+    bar.step("saved")
+    for path in paths:
+        print(path)
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from simsbench.report import write_report
+
+    out = Path(args.out) if args.out else Path(args.results) / "report.html"
+    path = write_report(out, args.results, data=args.data or None, mode=args.mode,
+                        ci=args.ci, compare=args.compare, progress=not args.quiet)
+    print(path)
     return 0
 
 
@@ -425,7 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simsbench.datasets import MMSAFormatError, UnsafePickleError
     from simsbench.specs import SpecError
 
-    handlers = {"list": _cmd_list, "data": _cmd_data, "run": _cmd_run, "table": _cmd_table}
+    handlers = {"list": _cmd_list, "data": _cmd_data, "run": _cmd_run, "table": _cmd_table,
+                "figure": _cmd_figure, "report": _cmd_report}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

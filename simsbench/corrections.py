@@ -18,11 +18,11 @@ plans the runs (:func:`correction_requests` takes them as input).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from simsbench.results import aggregate
+from simsbench.stats import compare
 from simsbench.tables import (
     METRIC_LABELS,
     V2_METRIC_LABELS,
@@ -40,8 +40,6 @@ __all__ = [
     "CORRECTION_TABLES",
     "CorrectionTable",
     "build_corrections_table",
-    "paired_test",
-    "significance_marker",
 ]
 
 
@@ -82,35 +80,6 @@ CORRECTION_TABLES: dict[str, CorrectionTable] = {
 
 ABLATED = ("ef_lstm", "lf_dnn", "tfn", "lmf")
 """Models cheap enough for one ablation row per correction."""
-
-
-def paired_test(corrected: Sequence[float], reference: Sequence[float]) -> tuple[float, int, str]:
-    """Paired t-test of ``corrected - reference`` over seeds.
-
-    Returns ``(p, n, reason)``: ``p`` is NaN with a reason when no test is
-    possible (fewer than 2 seeds with both values); identical pairs give
-    ``p = 1``.
-    """
-    pairs = [(a, b) for a, b in zip(corrected, reference)
-             if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)]
-    n = len(pairs)
-    if n < 2:
-        return float("nan"), n, f"no test: {n} paired seed(s)"
-    diffs = [a - b for a, b in pairs]
-    if all(d == diffs[0] for d in diffs):
-        if diffs[0] == 0:
-            return 1.0, n, ""
-        return 0.0, n, ""  # a constant, non-zero shift: zero variance
-    from scipy import stats
-
-    return float(stats.ttest_rel([a for a, _ in pairs], [b for _, b in pairs]).pvalue), n, ""
-
-
-def significance_marker(p: float) -> str:
-    """``"**"`` for p < 0.01, ``"*"`` for p < 0.05, else ``""``."""
-    if p is None or not math.isfinite(p):
-        return ""
-    return "**" if p < 0.01 else "*" if p < 0.05 else ""
 
 
 def _scores(recs: Iterable[Mapping], metric: str, scale: float) -> dict[int, float]:
@@ -182,25 +151,26 @@ def build_corrections_table(
         for variant in ["corrected", *ablations]:
             recs = recs_of(variant)
             used += recs
-            delta, pvals, ns = {}, {}, []
+            delta, pvals, ns, reasons = {}, {}, [], []
             for m in t.metrics:
                 a, b = _scores(recs, m, t.scale(m)), _scores(ref, m, t.scale(m))
-                seeds = sorted(set(a) & set(b))
-                p, n, reason = paired_test([a[s] for s in seeds], [b[s] for s in seeds])
-                ns.append(n)
-                if n == 0:
+                test = compare(a, b, paired=True)  # paired on the shared seeds
+                ns.append(test.n)
+                if not set(a) & set(b):
                     delta[m] = Cell(signed=True)
                     pvals[m] = Cell(pvalue=True)
                     continue
-                diff = sum(a[s] - b[s] for s in seeds) / n
-                delta[m] = Cell(diff, None, n, signed=True, marker=significance_marker(p))
-                pvals[m] = Cell(None if math.isnan(p) else p, None, n, pvalue=True)
+                if test.p is None and test.reason not in reasons:
+                    reasons.append(test.reason)
+                delta[m] = Cell(test.diff_mean, None, test.n, signed=True, test=test)
+                pvals[m] = Cell(test.p, None, test.n, pvalue=True)
             name = "corrected" if variant == "corrected" else variant.split("+", 1)[1]
             n_max = max(ns) if ns else 0
             rows.append(TableRow((label, f"Δ {name} - reference"), "simsbench", delta,
                                  "" if n_max else "needs both configurations"))
             rows.append(TableRow((label, f"p (paired t, n={n_max})"), "simsbench", pvals,
-                                 "" if n_max >= 2 else "no test: fewer than 2 paired seeds"))
+                                 "no test: fewer than 2 paired seeds" if n_max < 2 else
+                                 "; ".join(f"no test: {r}" for r in reasons)))
     info = dict(data_info or {})
     if not info and ref_sel:
         info = dict(ref_sel[0].get("data", {}))

@@ -85,7 +85,9 @@ def derive_seed(paper_seed: int, task: str) -> int:
 
     Every estimator of one task sees the same seed (as in the papers, where
     all models share the five seeds); it does not depend on run order or on
-    a global RNG (benchopt's ``get_seed`` idea).
+    a global RNG (benchopt's ``get_seed`` idea).  ``task`` is the task's
+    :attr:`~simsbench.specs.TaskSpec.seed_key` (its ``seed_group``, else its
+    name), so the tasks a Δ row compares can share their seeds.
     """
     digest = hashlib.sha256(f"simsbench|{int(paper_seed)}|{task}".encode()).digest()
     return int.from_bytes(digest[:4], "little") % (2**31 - 1)
@@ -192,7 +194,7 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
     """Compute each request's cache key (imports estimator classes, not data)."""
     out = []
     for req in requests:
-        run_seed = derive_seed(req.seed, req.task.name)
+        run_seed = derive_seed(req.seed, req.task.seed_key)
         task_key = req.task.canonical()
         base = {
             "task": task_key,
@@ -275,6 +277,9 @@ def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict
                 metrics = req.task.metrics or _default_metrics(dataset.kind)
                 info = protocol.evaluate(est, dataset, metrics)
                 record.update(status="ok", scores=info.pop("metrics"), **info)
+                history = _history(est)
+                if history:
+                    record["history"] = history
     except KeyboardInterrupt:
         raise
     except Exception as exc:  # noqa: BLE001 - recorded, the grid goes on
@@ -283,6 +288,18 @@ def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict
     record["wall_time"] = time.perf_counter() - t_start
     record["versions"] = versions()
     return record, log.getvalue()
+
+
+def _history(est) -> dict[str, list[float]]:
+    """Per-epoch ``train_loss``/``valid_loss`` of a fitted estimator (the last
+    step of a pipeline), for the learning-curve figures; ``{}`` if it has none."""
+    final = est.steps[-1][1] if hasattr(est, "steps") else est
+    out = {}
+    for key, attr in (("train_loss", "train_loss_curve_"), ("valid_loss", "valid_loss_curve_")):
+        curve = getattr(final, attr, None)
+        if curve is not None:
+            out[key] = [float(v) for v in curve]
+    return out
 
 
 def _default_metrics(kind: str) -> tuple[str, ...]:

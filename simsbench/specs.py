@@ -22,6 +22,7 @@ modalities, seeds and metrics::
     labels = ["M"]
     seeds = [1, 12, 123, 1234, 12345]
     metrics = ["acc2", "acc3", "acc5", "f1", "mae", "corr"]
+    seed_group = "sims_tasks"       # optional: tasks of one group share run seeds
 
 Unknown keys fail with a :class:`SpecError` naming the file and the key;
 unknown estimator parameters fail when the spec is built.  TOML lists become
@@ -66,7 +67,7 @@ PAPER_SEEDS = (1, 12, 123, 1234, 12345)
 _ESTIMATOR_KEYS = {"name", "class", "description", "params", "tables", *DATA_KINDS}
 _TASK_KEYS = {
     "name", "description", "protocol", "data", "modalities", "labels", "variant",
-    "seeds", "metrics",
+    "seeds", "metrics", "seed_group",
 }
 
 
@@ -219,7 +220,14 @@ class EstimatorSpec:
 
 @dataclass(frozen=True)
 class TaskSpec:
-    """A protocol applied to data with labels, modalities, seeds and metrics."""
+    """A protocol applied to data with labels, modalities, seeds and metrics.
+
+    ``seed_group`` (default: the task's name) is what a run's seed is derived
+    from, with the paper seed (:func:`simsbench.runner.derive_seed`): tasks
+    of one group give their runs of a paper seed the same ``random_state``,
+    so a table's Δ row between them is a paired comparison (same
+    initialisation and batch order where the model allows).
+    """
 
     name: str
     protocol: str
@@ -231,6 +239,12 @@ class TaskSpec:
     seeds: tuple[int, ...] = PAPER_SEEDS
     metrics: tuple[str, ...] = ()
     path: str | None = None
+    seed_group: str | None = None
+
+    @property
+    def seed_key(self) -> str:
+        """The name run seeds are derived from: ``seed_group`` or the task name."""
+        return self.seed_group or self.name
 
     def make_protocol(self):
         """Build the :class:`~simsbench.protocols.Protocol` of this task."""
@@ -334,6 +348,9 @@ def load_task_spec(path: str | os.PathLike) -> TaskSpec:
     variant = data.get("variant")
     if variant is not None and not isinstance(variant, str):
         raise SpecError(f"{path}: key 'variant' must be a string")
+    seed_group = data.get("seed_group")
+    if seed_group is not None and (not isinstance(seed_group, str) or not seed_group):
+        raise SpecError(f"{path}: key 'seed_group' must be a non-empty string")
     task = TaskSpec(
         name=str(data.get("name", path.stem)),
         protocol=str(data["protocol"]),
@@ -345,6 +362,7 @@ def load_task_spec(path: str | os.PathLike) -> TaskSpec:
         seeds=tuple(seeds),
         metrics=str_list("metrics", set(METRICS), ()),
         path=str(path),
+        seed_group=seed_group,
     )
     task.make_protocol()
     return task

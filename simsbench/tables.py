@@ -6,6 +6,15 @@ LaTeX (booktabs) or CSV, under a header that names the data (the synthetic
 generator's parameters, or the file's SHA-256), the seeds and the versions.
 Rows of models that could not run say why.  Imports no torch.
 
+Uncertainty is computed here too, from the per-seed records
+(:mod:`simsbench.stats`): every Δ row carries a two-sided test over seeds
+per metric (a paired t test when the two rows' runs of each seed share its
+derived seed, Welch's t test otherwise; the test and ``n`` in the Note
+column, ``*``/``**`` markers on the values, exact p-values in the CSV);
+``ci=True`` shows 95 % t confidence intervals instead of ± std; on real data
+each 'paper' row carries a Welch test of simsbench against the published
+mean ± std, assuming the papers' five runs.
+
 Tables
 ------
 ``table2``     CH-SIMS Table 2: every model of the paper + SVR baselines, with
@@ -32,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from simsbench.results import aggregate, read_data_record, read_records
+from simsbench.stats import PAPER_RUNS, TestResult, ci95, compare, welch_from_summary
 
 __all__ = [
     "FORMATS",
@@ -43,6 +53,7 @@ __all__ = [
     "get_table",
     "published",
     "render",
+    "table_grid",
     "table_pairs",
 ]
 
@@ -120,6 +131,27 @@ def _delta(multi, single):
     return Row((f"Δ {multi} vs {single}",), kind="delta", delta=(multi, single))
 
 
+def _with_deltas(rows, pairs):
+    """``rows`` with a Δ row after each ``(row, labels, (key_a, key_b))`` entry's row."""
+    out = []
+    for row in rows:
+        out.append(row)
+        for after, labels, keys in pairs:
+            if after == row.key:
+                out.append(Row(labels, kind="delta", delta=keys))
+    return tuple(out)
+
+
+def _unimodal_rows(rows):
+    """Table 4 / v2 Table 3: a Δ (own label - M label) row after each modality's pair."""
+    own = {r.labels[0]: r for r in rows if r.kind == "result" and r.labels[1] != "M"}
+    m = {r.labels[0]: r for r in rows if r.kind == "result" and r.labels[1] == "M"}
+    return _with_deltas(rows, [
+        (m[k].key, (f"Δ {k}", f"{own[k].labels[1]} vs M"), (own[k].key, m[k].key))
+        for k in own if k in m
+    ])
+
+
 _SIMS_ALL = ("acc2", "acc3", "acc5", "f1", "mae", "corr")
 _T2 = "sims_multimodal"
 _V2T2 = "simsv2_multimodal"
@@ -147,18 +179,20 @@ TABLES: dict[str, TableDef] = {
     "table4": TableDef(
         "table4", "Unimodal sentiment analysis with MLF-DNN", SIMS_PAPER, "Table 4", "sims",
         ("Task", "Label"), ("acc2", "f1", "mae", "corr"),
-        rows=tuple(
+        rows=_unimodal_rows(tuple(
             Row((mod, lab), "mlf_dnn", f"sims_unimodal_{name}_{suffix}")
             for mod, name in (("A", "audio"), ("V", "vision"), ("T", "text"))
             for lab, suffix in ((mod, "own"), ("M", "m"))
-        ),
+        )),
     ),
     "table5": TableDef(
         "table5", "Multimodal sentiment analysis with different tasks (MLF-DNN)",
         SIMS_PAPER, "Table 5", "sims", ("Tasks",), ("acc2", "f1", "mae", "corr"),
-        rows=tuple(
-            Row((", ".join(t.upper()),), "mlf_dnn", f"sims_tasks_{t}")
-            for t in ("m", "mt", "ma", "mv", "mta", "mtv", "mav", "mtav")
+        rows=_with_deltas(
+            tuple(Row((", ".join(t.upper()),), "mlf_dnn", f"sims_tasks_{t}")
+                  for t in ("m", "mt", "ma", "mv", "mta", "mtv", "mav", "mtav")),
+            [(k, (f"Δ {k} vs M",), (k, "M"))
+             for k in ("M, T", "M, A", "M, V", "M, T, A", "M, T, V", "M, A, V", "M, T, A, V")],
         ),
     ),
     "v2-table1": TableDef(
@@ -183,7 +217,7 @@ TABLES: dict[str, TableDef] = {
         "v2-table3", "Unimodal sentiment analysis (unimodal LSTM = EF-LSTM on one modality)",
         V2_PAPER, "Table 3", "simsv2", ("Modality", "Label"),
         ("acc2", "acc2_weak", "corr", "mae"), V2_METRIC_LABELS, mae_scaled=False,
-        rows=(
+        rows=_unimodal_rows((
             Row(("Text", "T"), "ef_lstm", "simsv2_unimodal_text_own"),
             Row(("Text", "M"), "ef_lstm", "simsv2_unimodal_text_m"),
             Row(("Acoustic", "A"), "ef_lstm", "simsv2_unimodal_audio_own"),
@@ -194,21 +228,26 @@ TABLES: dict[str, TableDef] = {
                 note="needs wav2vec 2.0 audio features, which the data does not have"),
             Row(("Visual", "V"), "ef_lstm", "simsv2_unimodal_vision_own"),
             Row(("Visual", "M"), "ef_lstm", "simsv2_unimodal_vision_m"),
-        ),
+        )),
     ),
     "v2-table4": TableDef(
         "v2-table4", "Ablation study of AV-MC", V2_PAPER, "Table 4", "simsv2", ("Variant",),
         ("acc2", "f1", "acc2_weak", "corr", "r2", "mae"), V2_METRIC_LABELS,
         mae_scaled=False,
-        rows=tuple(
-            Row((label,), "avmc", f"simsv2_avmc_{variant}")
-            for variant, label in (
-                ("no_mixup_av_unimodal", "w/o Mixup-AV & Unimodal tasks"),
-                ("no_mixup_av", "w/o Mixup-AV"),
-                ("no_mixup_a", "w/o Mixup-A"),
-                ("no_mixup_v", "w/o Mixup-V"),
-                ("full", "AV-MC"),
-            )
+        rows=_with_deltas(
+            tuple(
+                Row((label,), "avmc", f"simsv2_avmc_{variant}")
+                for variant, label in (
+                    ("no_mixup_av_unimodal", "w/o Mixup-AV & Unimodal tasks"),
+                    ("no_mixup_av", "w/o Mixup-AV"),
+                    ("no_mixup_a", "w/o Mixup-A"),
+                    ("no_mixup_v", "w/o Mixup-V"),
+                    ("full", "AV-MC"),
+                )
+            ),
+            [("AV-MC", (f"Δ {k} vs AV-MC",), (k, "AV-MC"))
+             for k in ("w/o Mixup-AV & Unimodal tasks", "w/o Mixup-AV", "w/o Mixup-A",
+                       "w/o Mixup-V")],
         ),
     ),
 }
@@ -273,6 +312,8 @@ class Cell:
     n_nan: int = 0  # seeds whose score is NaN (e.g. Corr of a constant prediction)
     marker: str = ""  # significance marker of a Δ cell ("*", "**")
     pvalue: bool = False  # ``mean`` is a p-value: 3 significant digits, exact in CSV
+    ci: tuple[float, float] | None = None
+    test: TestResult | None = None
 
 
 @dataclass
@@ -281,6 +322,7 @@ class TableRow:
     source: str
     cells: dict[str, Cell]
     note: str = ""
+    kind: str = "result"
 
 
 @dataclass
@@ -292,6 +334,15 @@ class RenderedTable:
     rows: list[TableRow]
     compare: bool
     columns: tuple[str, ...]
+    ci: bool = False
+    per_seed: dict[str, dict[str, dict[int, float]]] = field(default_factory=dict)
+    """Row key -> metric -> paper seed -> value (display scale), for the
+    result rows with records: what the figures and rankings use."""
+    data_info: dict = field(default_factory=dict)
+    synthetic: bool = False
+    records: list[dict] = field(default_factory=list)
+    """The records the table was built from (one per estimator, task, seed)."""
+    mode: str | None = None
 
     def to(self, fmt: str) -> str:
         return render(self, fmt)
@@ -328,15 +379,28 @@ def _select(records: Sequence[dict], fingerprint: str | None, mode: str | None,
     return list(latest.values()), fingerprint, mode
 
 
-def _summarise(recs: list[dict], table: TableDef) -> tuple[dict[str, Cell], str]:
+@dataclass
+class _Summary:
+    cells: dict[str, Cell]
+    note: str
+    values: dict[str, dict[int, float]]  # metric -> paper seed -> scaled value
+    run_seeds: dict[int, Any]  # paper seed -> run seed (None when not recorded)
+
+
+def _summarise(recs: list[dict], table: TableDef) -> _Summary:
     ok = [r for r in recs if r.get("status") == "ok"]
     bad = [r for r in recs if r.get("status") != "ok"]
     cells = {}
+    values: dict[str, dict[int, float]] = {}
     for m in table.metrics:
-        vals = [r["scores"].get(m) for r in ok]
-        n_nan = sum(1 for v in vals if v is not None and not math.isfinite(v))
-        mean, std, n = aggregate(v * table.scale(m) for v in vals if v is not None)
-        cells[m] = Cell(None if n == 0 else mean, None if n == 0 else std, n, n_nan=n_nan)
+        vals = {r["seed"]: r["scores"][m] * table.scale(m) for r in ok
+                if isinstance(r["scores"].get(m), int | float)}
+        n_nan = sum(1 for v in vals.values() if not math.isfinite(v))
+        vals = {seed: v for seed, v in vals.items() if math.isfinite(v)}
+        values[m] = vals
+        mean, std, n = aggregate(vals.values())
+        cells[m] = Cell(None if n == 0 else mean, None if n == 0 else std, n, n_nan=n_nan,
+                        ci=ci95(vals.values()) if n > 1 else None)
     note = ""
     if not recs:
         note = "not run yet"
@@ -348,7 +412,60 @@ def _summarise(recs: list[dict], table: TableDef) -> tuple[dict[str, Cell], str]
                 reasons.append(text)
         prefix = "" if not ok else f"{len(bad)} of {len(recs)} seeds failed; "
         note = prefix + "; ".join(reasons)
-    return cells, note
+    return _Summary(cells, note, values, {r["seed"]: r.get("run_seed") for r in ok})
+
+
+def _shares_seeds(a: _Summary, b: _Summary) -> bool:
+    """Whether the runs of each common paper seed had the same run seed."""
+    common = set(a.run_seeds) & set(b.run_seeds)
+    return bool(common) and all(
+        a.run_seeds[s] is not None and a.run_seeds[s] == b.run_seeds[s] for s in common
+    )
+
+
+def _test_note(tests: Sequence[TestResult]) -> str:
+    """The Note text of a tested row: the tests' kind and n, or why none ran."""
+    texts = []
+    for t in tests:
+        text = f"{t.test}, n={t.n_label}" if t.test else f"no test: {t.reason}"
+        if text not in texts:
+            texts.append(text)
+    return "; ".join(texts)
+
+
+def _delta_row(table: TableDef, a: _Summary | None, b: _Summary | None) -> tuple[dict, str]:
+    cells: dict[str, Cell] = {}
+    tests = []
+    paired = a is not None and b is not None and _shares_seeds(a, b)
+    for m in table.metrics:
+        ca = a.cells.get(m) if a else None
+        cb = b.cells.get(m) if b else None
+        if ca and cb and ca.mean is not None and cb.mean is not None:
+            test = compare(a.values[m], b.values[m], paired=paired)
+            tests.append(test)
+            cells[m] = Cell(ca.mean - cb.mean, None, test.n, signed=True, test=test)
+        else:
+            cells[m] = Cell(signed=True)
+    if not all(c.mean is not None for c in cells.values()):
+        return cells, "needs both rows"
+    return cells, _test_note(tests)
+
+
+def _paper_tests(table: TableDef, ours: _Summary, pub: Mapping) -> dict[str, TestResult]:
+    """Welch tests of our per-seed values against the published mean ± std."""
+    import numpy as np
+
+    out = {}
+    for m, (p_mean, p_std) in pub.items():
+        vals = list(ours.values.get(m, {}).values())
+        if m not in table.metrics or not vals:
+            continue
+        sd = float(np.std(vals, ddof=1)) if len(vals) > 1 else math.nan
+        if p_std is None:  # nothing to test against (the paper printed no std)
+            continue
+        out[m] = welch_from_summary(float(np.mean(vals)), sd, len(vals), p_mean, p_std,
+                                    PAPER_RUNS)
+    return out
 
 
 def build_table(
@@ -360,6 +477,7 @@ def build_table(
     fingerprint: str | None = None,
     mode: str | None = None,
     variant: str = "reference",
+    ci: bool = False,
 ) -> RenderedTable:
     """Assemble a table from run records (or, for split tables, the data).
 
@@ -373,7 +491,10 @@ def build_table(
         The stored data record (description, split table); needed for the
         split tables and used in the header.
     compare : bool, default=True
-        Add the paper's published numbers below each row.
+        Add the paper's published numbers below each row (with, on real
+        data, a Welch test of simsbench against them).
+    ci : bool, default=False
+        Show 95 % confidence intervals (t over seeds) instead of ± std.
     variant : str, default="reference"
         The configuration whose runs are shown (``"reference"``,
         ``"corrected"``); the header names it.
@@ -395,7 +516,8 @@ def build_table(
                     rows.append(TableRow((idx,), "paper",
                                          {c: Cell(m, None, 1) for c, (m, _s) in pub.items()}))
         header = _header(table, data_info, [], compare)
-        return RenderedTable(table, header, rows, compare, columns)
+        return RenderedTable(table, header, rows, compare, columns, data_info=dict(data_info),
+                             synthetic=_is_synthetic(data_info))
 
     wanted = {(r.estimator, r.task) for r in table.rows if r.kind == "result"}
     relevant = [r for r in records if (r.get("estimator"), r.get("task")) in wanted
@@ -412,57 +534,83 @@ def build_table(
     layout = list(table.rows)
     for est, label in user_est.items():
         layout.append(Row((label,), est, table.user_task))
-    means: dict[str, dict[str, Cell]] = {}
-    for row in layout:
-        if row.kind == "result":
-            cells, note = _summarise(by_cell.get((row.estimator, row.task), []), table)
-            means[row.key] = cells
-        elif row.kind == "delta":
-            a, b = (means.get(k, {}) for k in row.delta)
-            cells = {}
-            for m in table.metrics:
-                ca, cb = a.get(m), b.get(m)
-                if ca and cb and ca.mean is not None and cb.mean is not None:
-                    cells[m] = Cell(ca.mean - cb.mean, None, min(ca.n, cb.n), signed=True)
-                else:
-                    cells[m] = Cell(signed=True)
-            note = "" if all(c.mean is not None for c in cells.values()) else \
-                "needs both rows"
-        else:
-            cells, note = {m: Cell() for m in table.metrics}, row.note
-        rows.append(TableRow(row.labels, "simsbench", cells, note))
-        if compare:
-            pub = _published_row(table.name, row.key)
-            if pub:
-                rows.append(TableRow(row.labels, "paper", {
-                    m: Cell(pub[m][0], pub[m][1], 0, signed=row.kind == "delta")
-                    for m in table.metrics if m in pub
-                }))
-    seeds = sorted({r["seed"] for r in selected})
     info = dict(data_info or {})
     if not info and selected:
         info = dict(selected[0].get("data", {}))
-    header = _header(table, info, selected, compare, seeds=seeds, mode=mode, variant=variant)
-    return RenderedTable(table, header, rows, compare, table.metrics)
+    synthetic = _is_synthetic(info)
+    summaries = {row.key: _summarise(by_cell.get((row.estimator, row.task), []), table)
+                 for row in layout if row.kind == "result"}
+    for row in layout:
+        summary = summaries.get(row.key)
+        if row.kind == "result":
+            cells, note = summary.cells, summary.note
+        elif row.kind == "delta":
+            cells, note = _delta_row(table, *(summaries.get(k) for k in row.delta))
+        else:
+            cells, note = {m: Cell() for m in table.metrics}, row.note
+        rows.append(TableRow(row.labels, "simsbench", cells, note, row.kind))
+        if compare:
+            pub = _published_row(table.name, row.key)
+            if pub:
+                tests = {}
+                if row.kind == "result" and not synthetic:
+                    tests = _paper_tests(table, summary, pub)
+                paper_cells = {
+                    m: Cell(pub[m][0], pub[m][1], 0, signed=row.kind == "delta",
+                            test=tests.get(m))
+                    for m in table.metrics if m in pub
+                }
+                note = ""
+                if tests:
+                    note = f"vs simsbench: {_test_note(list(tests.values()))}"
+                    if any(t.test for t in tests.values()):
+                        note += f" (paper: {PAPER_RUNS} runs assumed)"
+                rows.append(TableRow(row.labels, "paper", paper_cells, note, row.kind))
+    seeds = sorted({r["seed"] for r in selected})
+    header = _header(table, info, selected, compare, seeds=seeds, mode=mode, ci=ci,
+                     variant=variant)
+    per_seed = {k: {m: dict(v) for m, v in s.values.items() if v}
+                for k, s in summaries.items()}
+    return RenderedTable(table, header, rows, compare, table.metrics, ci=ci,
+                         per_seed={k: v for k, v in per_seed.items() if v},
+                         data_info=info, synthetic=synthetic, records=selected, mode=mode)
+
+
+def _is_synthetic(info: Mapping) -> bool:
+    return bool(info.get("synthetic")) or str(info.get("spec", "")).startswith("synthetic:")
 
 
 def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bool,
-            seeds: Sequence[int] = (), mode: str | None = None,
+            seeds: Sequence[int] = (), mode: str | None = None, ci: bool = False,
             variant: str | None = None) -> list[str]:
     lines = [f"{table.paper} {table.paper_table} -- {table.title} [{table.name}]"]
     desc = info.get("description") or "unknown data"
     lines.append(f"Data: {desc}")
     if info.get("fingerprint"):
         lines.append(f"Data fingerprint: {info['fingerprint']}")
-    synthetic = bool(info.get("synthetic")) or str(info.get("spec", "")).startswith("synthetic:")
+    synthetic = _is_synthetic(info)
     if table.source == "records":
         scale = ("x100, MAE included" if table.mae_scaled
                  else "x100 except MAE (unscaled, as in the v2 paper)")
         has_delta = any(r.kind == "delta" for r in table.rows)
+        spread = ("mean [95 % confidence interval: t over seeds, sample std]" if ci
+                  else "mean ± population std (ddof=0)")
         lines.append(
-            "Values: mean ± population std (ddof=0) over seeds, " + scale
+            f"Values: {spread} over seeds, " + scale
             + ("; Δ rows: difference of the means" if has_delta else "")
         )
+        if has_delta:
+            lines.append(
+                "Δ tests (two-sided, per metric, over seeds): paired t where both rows' runs "
+                "of each seed share its derived seed, Welch t otherwise; test and n in the "
+                "Note column, exact p-values in the CSV; * p < 0.05, ** p < 0.01"
+            )
+        if compare and not synthetic:
+            lines.append(
+                f"'paper' rows: * p < 0.05, ** p < 0.01 mark a difference from simsbench by "
+                f"Welch's t test from the published mean ± std, assuming the papers' "
+                f"{PAPER_RUNS} runs per number (std read as a sample std)"
+            )
         seed_text = ", ".join(str(s) for s in seeds) if seeds else "none yet"
         lines.append(
             f"Paper seeds: {seed_text} (run seeds derived per task); mode: {mode or 'n/a'}"
@@ -500,20 +648,23 @@ def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bo
 # --------------------------------------------------------------------------
 # formatting
 
-def _fmt(cell: Cell, decimals: int, with_std: bool = True) -> str:
+def _fmt(cell: Cell, decimals: int, with_std: bool = True, ci: bool = False) -> str:
     nan = f"NaN in {cell.n_nan} of {cell.n + cell.n_nan} seeds" if cell.n_nan else ""
     if cell.mean is None or (isinstance(cell.mean, float) and math.isnan(cell.mean)):
         return f"n/a ({nan})" if nan else "n/a"
     if cell.pvalue:
         return f"{cell.mean:.3g}"
+    mark = cell.test.marker if cell.test is not None else cell.marker
     if cell.signed:
-        return f"{cell.mean:+.{decimals}f}{cell.marker}"
+        return f"{cell.mean:+.{decimals}f}{mark}"
     text = f"{cell.mean:.{decimals}f}"
-    if with_std and cell.std is not None and (cell.n > 1 or cell.n == 0):
+    if ci and cell.ci is not None and cell.n > 1:
+        text += f" [{cell.ci[0]:.{decimals}f}, {cell.ci[1]:.{decimals}f}]"
+    elif with_std and cell.std is not None and (cell.n > 1 or cell.n == 0):
         text += f" ± {cell.std:.{decimals}f}"
     if nan:  # the mean is over the other seeds: say so in the cell
         text += f" ({nan})"
-    return text
+    return text + mark
 
 
 def _grid(rt: RenderedTable) -> tuple[list[str], list[list[str]]]:
@@ -535,11 +686,17 @@ def _grid(rt: RenderedTable) -> tuple[list[str], list[list[str]]]:
         for c in rt.columns:
             cell = r.cells.get(c, Cell())
             dec = 0 if data_table else t.decimals(c)
-            line.append(_fmt(cell, dec))
+            line.append(_fmt(cell, dec, ci=rt.ci))
         if has_note:
             line.append(r.note)
         body.append(line)
     return head, body
+
+
+def table_grid(rt: RenderedTable) -> tuple[list[str], list[list[str]]]:
+    """The formatted header and body cells of a table (one body row per
+    ``rt.rows`` entry), as the Markdown and LaTeX outputs print them."""
+    return _grid(rt)
 
 
 def _markdown(rt: RenderedTable) -> str:
@@ -603,6 +760,10 @@ def _csv(rt: RenderedTable) -> str:
     for c in rt.columns:
         head += [c] if data_table else [c, f"{c}_std"]
     head += ["n", "note"]
+    if not data_table:  # appended, so the columns before keep their places
+        head += ["test"] + [f"{c}_p" for c in rt.columns]
+        if rt.ci:
+            head += [f"{c}_{end}" for c in rt.columns for end in ("ci_low", "ci_high")]
     w.writerow(head)
     for r in rt.rows:
         line = [*r.labels, r.source]
@@ -618,6 +779,21 @@ def _csv(rt: RenderedTable) -> str:
                 line.append(std)
             ns.append(cell.n)
         line += [max(ns) if ns else 0, r.note]
+        if not data_table:
+            cells = [r.cells.get(c, Cell()) for c in rt.columns]
+            kinds = []
+            for cell in cells:
+                if cell.test is not None and cell.test.test and cell.test.test not in kinds:
+                    kinds.append(cell.test.test)
+            line.append("; ".join(kinds))
+            line += ["" if cell.test is None or cell.test.p is None else repr(cell.test.p)
+                     for cell in cells]
+            if rt.ci:
+                for c, cell in zip(rt.columns, cells):
+                    if cell.ci is not None and cell.n > 1:
+                        line += [f"{v:.{t.decimals(c)}f}" for v in cell.ci]
+                    else:
+                        line += ["", ""]
         w.writerow(line)
     return buf.getvalue()
 
@@ -642,6 +818,7 @@ def table_from_results(
     compare: bool = True,
     mode: str | None = None,
     variant: str = "reference",
+    ci: bool = False,
 ) -> RenderedTable:
     """Build a table from the records stored under ``results_dir`` for ``slug``."""
     table = get_table(name)
@@ -655,4 +832,4 @@ def table_from_results(
             fp = max(mine, key=lambda r: r.get("created", ""))["data"]["fingerprint"]
     info = read_data_record(results_dir, slug, fp)
     return build_table(table, records, data_info=info, compare=compare, fingerprint=fp,
-                       mode=mode, variant=variant)
+                       mode=mode, variant=variant, ci=ci)

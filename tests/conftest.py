@@ -57,3 +57,27 @@ def mmsa_pickle(tmp_path):
         n_samples=(30, 10, 12), seq_lens=(5, 9, 7), feature_dims=(12, 4, 6), random_state=3
     )
     return write_mmsa(sup, tmp_path / "unaligned_39.pkl"), sup
+
+
+@pytest.fixture(scope="session")
+def quick_results(tmp_path_factory):
+    """Results of ``simsbench run table5 --quick --tiny`` on a tiny MMSA file
+    (the real MLF-DNN, one seed, one epoch): ``(results_dir, data_spec)``.
+
+    Shared by the figure and report tests; skips without torch.
+    """
+    pytest.importorskip("torch")
+    from simsbench.cli import main
+
+    d = tmp_path_factory.mktemp("quick_results")
+    sup, _ = make_synthetic_mmsa("sims", n_samples=(48, 16, 16), seq_lens=(6, 10, 8),
+                                 feature_dims=(16, 5, 7), random_state=2)
+    data = str(write_mmsa(sup, d / "sims_tiny.pkl"))
+    results = d / "results"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SIMSBENCH_CACHE_DIR", str(d / "cache"))
+        mp.delenv("SIMSBENCH_SPECS", raising=False)
+        rc = main(["run", "table5", "--quick", "--tiny", "--quiet", "--data", data,
+                   "--results", str(results)])
+    assert rc == 0
+    return results, data

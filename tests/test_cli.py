@@ -115,7 +115,7 @@ def test_run_tables_quick_renders_every_table_then_trains_nothing(env, data_file
     for table in TABLES.values():
         assert f"[{table.name}]" in out1
     assert re.search(r"\| SVR +\| simsbench \| \d+\.\d\d ", out1)
-    assert re.search(r"\| M, T, A, V \| simsbench \| \d+\.\d\d", out1)
+    assert re.search(r"\| M, T, A, V +\| simsbench \| \d+\.\d\d", out1)
     assert "not run yet" in out1  # rows whose spec is absent say so
     assert " trained, 0 cached" in err1
 

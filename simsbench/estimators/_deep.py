@@ -881,3 +881,22 @@ class MultiTaskRegressor(DeepRegressor):
         """
         outs = self._forward_all(X, method="representations")
         return {k: torch.cat([o[k] for o in outs]).double().cpu().numpy() for k in outs[0]}
+
+    def transform(self, X):
+        """The unimodal representations, concatenated (scikit-learn's transform).
+
+        Lets a fitted multi-task model feed a pipeline step or
+        :class:`sklearn.manifold.TSNE` (the papers' t-SNE figures,
+        ``simsbench figure tsne``).  :meth:`get_representations` gives the
+        same arrays one per modality.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, sum of the representation sizes)
+            The representations of the modalities in ``modalities`` order
+            (float64).
+        """
+        reps = self.get_representations(X)
+        order = [m for m in self._modalities() if m in reps]
+        order += [m for m in reps if m not in order]
+        return np.concatenate([reps[m] for m in order], axis=1)
