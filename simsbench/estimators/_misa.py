@@ -284,8 +284,8 @@ class MISA(BertFamilyMixin, DeepRegressor):
     BERT (bert-base-chinese, in MISA's single optimizer group at the same
     learning rate and with the same clipping); here the text vector is the
     masked mean of fixed precomputed BERT features, so BERT is neither
-    trained nor dropped out in training, and its 102M parameters are not in
-    the optimizer.  ``text_encoder="bert"`` with the checkpoint is the
+    trained nor dropped out in training, its 102M parameters are not in the
+    optimizer and its gradients are not clipped.  ``text_encoder="bert"`` with the checkpoint is the
     reference's text path.
 
     **Corrections** (see :mod:`simsbench.estimators._fidelity`):

@@ -444,7 +444,8 @@ class MMIM(BertFamilyMixin, DeepRegressor):
     BERT (bert-base-chinese, its own group of the main optimizer at
     ``learning_rate_bert``, clipped with the rest); here the text vector is
     the fixed precomputed [CLS] feature, so BERT is neither trained nor
-    dropped out in training, and stage 1's gradient does not reach it.
+    dropped out in training, and its gradients are missing from the global
+    norms that the clipping of both stages computes.
     ``text_encoder="bert"`` with the checkpoint is the reference's text
     path.  The reference runs stage 1 over only the first half of the
     batches on MOSEI; simsbench always uses every batch (the CH-SIMS
