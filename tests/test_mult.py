@@ -134,7 +134,7 @@ def test_padded_mode_matches_reference_transcription():
 @pytest.mark.parametrize("overhead", [0, 10**9])  # padded batched / per-clip attention
 def test_key_padding_equals_each_clip_without_padding(overhead, monkeypatch):
     monkeypatch.setattr(T, "PER_SAMPLE_OVERHEAD", overhead)
-    mod = _module()  # key_padding_mask and positions on
+    mod = _module(key_padding_mask=True, positional_embedding=True)  # both corrections on
     X = _batch()
     with torch.no_grad():
         got = mod(**X).reshape(-1)
@@ -247,15 +247,14 @@ def test_plateau_scheduler_follows_validation_loss(tiny):
 
 
 def test_reference_mode_fits_and_ignores_lengths(tiny):
-    est = MulT(**MulT._tiny_params, key_padding_mask=False, positional_embedding=False,
-               random_state=0)
+    est = MulT(**MulT._tiny_params, random_state=0)  # the reference: no key padding mask
     est.fit(tiny.X("train"), tiny.y("train"), X_valid=tiny.X("valid"), y_valid=tiny.y("valid"))
     X = tiny.X("test")
     p = est.predict(X)
     assert p.shape == (tiny["test"].n_samples,) and np.all(np.isfinite(p))
     X_nolen = {k: v for k, v in X.items() if not k.endswith("_lengths")}
     np.testing.assert_array_equal(est.predict(X_nolen), p)
-    # the default model does use the lengths
-    est2 = MulT(**MulT._tiny_params, random_state=0)
+    # the key_padding_mask correction does use the lengths
+    est2 = MulT(**MulT._tiny_params, key_padding_mask=True, random_state=0)
     est2.fit(tiny.X("train"), tiny.y("train"), X_valid=tiny.X("valid"), y_valid=tiny.y("valid"))
     assert not np.allclose(est2.predict(X_nolen), est2.predict(X))

@@ -8,11 +8,21 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
+from simsbench.estimators._accumulation import (
+    ACCUMULATION_TAIL,
+    CLIP_PER,
+    check_accumulation_params,
+)
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
+from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators.modules._bert import BertFamilyMixin, pool_tokens
 
 _RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
+
+#: Values of MISA's ``av_lengths``: pack audio/vision with the text lengths
+#: (the reference) or with their own.
+AV_LENGTHS = ("text", "own")
 
 
 class _Extract(nn.Module):
@@ -209,10 +219,26 @@ class MISA(BertFamilyMixin, DeepRegressor):
         Dropout in the fusion MLP.
     diff_weight, sim_weight, recon_weight : float, default=0.3, 1.0, 0.8
         Weights of the difference, CMD similarity and reconstruction losses.
+    av_lengths : {"text", "own"}, default="text"
+        The lengths the audio and vision BiLSTMs are packed with.
+        ``"text"`` (the reference): the text's real token count (the BERT
+        mask's sum, ``X["text_lengths"]`` in the features variant), clipped
+        to each sequence's padded length, so only a clip's first frames are
+        read.  ``"own"`` (correction ``av_lengths``): each modality's own
+        real length (``X["audio_lengths"]``, ``X["vision_lengths"]``).
     grad_clip : float, default=1.0
         Gradient clipping by value (``-1`` or ``None``: off).
+    clip_per : {"backward", "step"}, default="backward"
+        ``"backward"`` (the reference): the accumulated gradients are clipped
+        after every batch's backward pass.  ``"step"`` (correction
+        ``clip_per``): once, before each optimizer step.
     update_epochs : int, default=2
         Gradient accumulation: one optimizer step per this many batches.
+    accumulation_tail : {"drop", "apply"}, default="drop"
+        ``"drop"`` (the reference): the gradients of an epoch's last
+        ``n_batches mod update_epochs`` batches are discarded.  ``"apply"``
+        (correction ``accumulation_tail``): they make one last optimizer
+        step.
     rnncell : {"lstm", "gru"}, default="lstm"
         Cell of the audio/vision BiRNNs.
     """ + _COMMON_DOC + """
@@ -232,31 +258,42 @@ class MISA(BertFamilyMixin, DeepRegressor):
 
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (the SIMS entry of
-    MMSA's v2 JSON, reference-facts §4.9): batch 64, learning rate 1e-4, no
-    weight decay, 21,664,749 trainable parameters (the reference's non-BERT
-    count) with CH-SIMS shapes in the features variant.  The audio and vision
-    BiLSTMs have hidden size equal to their input size, so the vision ones
-    alone hold 20.1M parameters at 709 dims.
+    **Reference configuration** (the defaults): ``MMSA
+    src/MMSA/models/singleTask/MISA.py`` trained as ``MMSA
+    src/MMSA/trains/singleTask/MISA.py`` does, with the CH-SIMS entry of
+    ``MMSA src/MMSA/config/config_regression.json``: batch 64, learning rate
+    1e-4, Adam without weight decay (the config's is ignored), 21,664,749
+    trainable parameters besides BERT with CH-SIMS shapes.  The audio and
+    vision BiLSTMs have hidden size equal to their input size (the vision
+    ones alone hold 20.1M parameters at 709 dims) and are packed with the
+    text lengths.  The registered-but-unused parameters of the reference (its
+    shared/private discriminator, 516 at the defaults, and the text
+    LayerNorm, 3,072) are kept so that the count matches; they get no
+    gradient.  Gradients are clipped by value after every backward pass and
+    summed over ``update_epochs`` batches, the epoch's tail dropped.  The
+    unused ``reverse_grad_weight``/``sp_weight`` options are not exposed.
 
     Loss [1]_: ``MSE + diff_weight * L_diff + sim_weight * L_CMD +
     recon_weight * L_recon`` with ``L_diff`` summed over the (private,
     shared) pair of each modality and the private pairs, ``L_CMD`` (5
     moments) averaged over the shared pairs and ``L_recon`` the mean over
     modalities of the reconstruction MSE against the projected vectors.
-    Validation loss: MSE on M.  The registered-but-unused parameters of the
-    reference (its shared/private discriminator, 516 at the defaults, and the
-    text LayerNorm, 3,072) are kept so that the count matches; they get no
-    gradient.  The unused ``reverse_grad_weight``/``sp_weight`` options are
-    not exposed.
+    Validation loss: MSE on M.
 
-    Deliberate differences from the reference:
+    **What still differs in the features variant**: the reference fine-tunes
+    BERT (bert-base-chinese, in MISA's single optimizer group at the same
+    learning rate and with the same clipping); here the text vector is the
+    masked mean of fixed precomputed BERT features, so BERT is neither
+    trained nor dropped out in training, its 102M parameters are not in the
+    optimizer and its gradients are not clipped.  ``text_encoder="bert"`` with the checkpoint is the
+    reference's text path.
 
-    * audio and vision are packed with their **own** real lengths (the
-      reference packs them with the text token lengths, so on CH-SIMS only
-      the first <= 39 frames were used, reference-facts §7.8);
-    * gradient accumulation applies the last partial group of each epoch
-      (the reference drops it, §3.4.1).
+    **Corrections** (see :mod:`simsbench.estimators._fidelity`):
+
+    * ``av_lengths``: pack audio and vision with their own real lengths;
+    * ``clip_per``: clip once per optimizer step;
+    * ``accumulation_tail``: apply the last partial accumulation group;
+    * ``selection`` and ``epoch_cap``: the training shell's corrections.
 
     References
     ----------
@@ -279,6 +316,17 @@ class MISA(BertFamilyMixin, DeepRegressor):
     _text_pooling = "mean"
     _net_class = MISANet
 
+    _corrections = (
+        Correction(
+            "av_lengths",
+            "The reference packs the audio and vision sequences with the text's token "
+            "lengths; corrected: with their own real lengths.",
+            {"av_lengths": ("text", "own")},
+        ),
+        CLIP_PER,
+        ACCUMULATION_TAIL,
+    )
+
     _tiny_params = {"hidden_size": 8, "batch_size": 16, "max_epochs": 2, "n_threads": 1}
 
     def __init__(
@@ -291,16 +339,20 @@ class MISA(BertFamilyMixin, DeepRegressor):
         diff_weight=0.3,
         sim_weight=1.0,
         recon_weight=0.8,
+        av_lengths="text",
         grad_clip=1.0,
+        clip_per="backward",
         update_epochs=2,
+        accumulation_tail="drop",
         rnncell="lstm",
         modalities=("text", "audio", "vision"),
         batch_size=64,
         learning_rate=1e-4,
         weight_decay=0.0,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -314,8 +366,11 @@ class MISA(BertFamilyMixin, DeepRegressor):
         self.diff_weight = diff_weight
         self.sim_weight = sim_weight
         self.recon_weight = recon_weight
+        self.av_lengths = av_lengths
         self.grad_clip = grad_clip
+        self.clip_per = clip_per
         self.update_epochs = update_epochs
+        self.accumulation_tail = accumulation_tail
         self.rnncell = rnncell
         self.modalities = modalities
         self.batch_size = batch_size
@@ -324,18 +379,33 @@ class MISA(BertFamilyMixin, DeepRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads
 
+    def _text_lengths(self, X):
+        """The text's real token counts, as the reference reads them, or None."""
+        if "text" in self._modalities() and self._uses_bert():
+            mask = np.asarray(X["text_bert"])[:, 1, :]
+            return np.rint(mask.sum(axis=1)).astype(np.int64)
+        if "text" in X:
+            return lengths_of(X, "text")
+        return None
+
     def _prepare_inputs(self, X):
+        self._check_params()
         out = self._text_inputs(X)
+        text_lengths = self._text_lengths(X) if self.av_lengths == "text" else None
         for m in self._modalities():
             if m != "text":
                 out[m] = X[m]
-                out[LENGTH_KEYS[m]] = lengths_of(X, m)
+                if text_lengths is None:
+                    out[LENGTH_KEYS[m]] = lengths_of(X, m)
+                else:  # MMSA's MISA packs audio and vision with the text lengths
+                    out[LENGTH_KEYS[m]] = np.clip(text_lengths, 1, np.shape(X[m])[1])
         return out
 
     def _check_params(self):
@@ -353,6 +423,10 @@ class MISA(BertFamilyMixin, DeepRegressor):
         for p in ("diff_weight", "sim_weight", "recon_weight"):
             if getattr(self, p) < 0:
                 raise ValueError(f"{name}: {p} must be >= 0, got {getattr(self, p)!r}")
+        if self.av_lengths not in AV_LENGTHS:
+            raise ValueError(f"{name}: av_lengths must be one of {AV_LENGTHS}, "
+                             f"got {self.av_lengths!r}")
+        check_accumulation_params(self)
 
     def _build_module(self, dims, seq_lens):
         self._check_params()
@@ -363,4 +437,6 @@ class MISA(BertFamilyMixin, DeepRegressor):
     def _net_kwargs(self):
         clip = self.grad_clip
         return {"accumulation_steps": self.update_epochs,
-                "grad_clip_value": None if clip is None or clip < 0 else clip}
+                "grad_clip_value": None if clip is None or clip < 0 else clip,
+                "clip_per": self.clip_per,
+                "accumulation_tail": self.accumulation_tail}

@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
+from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators.modules._bert import (
     BertFamilyMixin,
@@ -20,12 +21,18 @@ from simsbench.estimators.modules._bert import (
 
 
 class RNNEncoder(nn.Module):
-    """Packed (bi)LSTM over the real frames -> final states -> Dropout -> Linear."""
+    """Packed (bi)LSTM over the real frames -> final states -> Dropout -> Linear.
+
+    ``final_state_layer``: the final states of the ``"first"`` LSTM layer
+    (the reference, ``MMSA src/MMSA/models/singleTask/MMIM.py``) or of the
+    ``"last"`` one; the same with one layer.
+    """
 
     def __init__(self, in_size, hidden_size, out_size, num_layers=1, dropout=0.0,
-                 bidirectional=True):
+                 bidirectional=True, final_state_layer="first"):
         super().__init__()
         self.bidirectional = bidirectional
+        self.final_state_layer = final_state_layer
         self.rnn = nn.LSTM(in_size, hidden_size, num_layers=num_layers, batch_first=True,
                            dropout=dropout if num_layers > 1 else 0.0,
                            bidirectional=bidirectional)
@@ -36,16 +43,28 @@ class RNNEncoder(nn.Module):
         packed = pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True,
                                       enforce_sorted=False)
         _, (h, _) = self.rnn(packed)
-        last = torch.cat((h[-2], h[-1]), dim=-1) if self.bidirectional else h[-1]
+        # h: (layers * directions, B, hidden), the first layer's states first.
+        # The reference reads h[0] and h[1]: the *first* layer's two
+        # directions, whatever the depth.
+        n_dir = 2 if self.bidirectional else 1
+        first = 0 if self.final_state_layer == "first" else h.shape[0] - n_dir
+        last = torch.cat((h[first], h[first + 1]), dim=-1) if self.bidirectional else h[first]
         return self.linear_1(self.dropout(last))
 
 
-def _logdet_cov(z: torch.Tensor):
-    """log det of the (biased) covariance of the rows of ``z``; None if singular."""
-    if z.shape[0] <= z.shape[1]:
+def _logdet_cov(z: torch.Tensor, guard: bool = False):
+    """log det of the (biased) covariance of the rows of ``z``.
+
+    Without ``guard`` this is the reference's ``torch.logdet`` (``-inf`` for
+    a singular covariance, NaN for an empty ``z`` or a negative determinant);
+    with it, None instead of a non-finite value (the caller skips the term).
+    """
+    if guard and z.shape[0] <= z.shape[1]:
         return None
     c = z - z.mean(dim=0, keepdim=True)
     cov = c.t() @ c / z.shape[0]
+    if not guard:
+        return torch.logdet(cov)
     sign, logabs = torch.linalg.slogdet(cov)
     if float(sign.detach()) <= 0 or not bool(torch.isfinite(logabs.detach())):
         return None
@@ -59,11 +78,13 @@ class MMILB(nn.Module):
     ``lld = mean_batch sum -(mu - y)^2 / (2 exp(logvar))``.  With labels, ``y``
     is projected (Linear(y, y/4) + tanh) and split into positive and negative
     samples; with a memory of past batches the entropy
-    ``H = 0.25 (logdet S_pos + logdet S_neg)`` is estimated.
+    ``H = 0.25 (logdet S_pos + logdet S_neg)`` is estimated (with
+    ``entropy_guard`` only when both log-determinants are finite).
     """
 
-    def __init__(self, x_size, y_size):
+    def __init__(self, x_size, y_size, entropy_guard=False):
         super().__init__()
+        self.entropy_guard = entropy_guard
         self.mlp_mu = nn.Sequential(nn.Linear(x_size, y_size), nn.ReLU(),
                                     nn.Linear(y_size, y_size))
         self.mlp_logvar = nn.Sequential(nn.Linear(x_size, y_size), nn.ReLU(),
@@ -79,8 +100,9 @@ class MMILB(nn.Module):
             z = self.entropy_prj(y)
             pn = {"pos": z[labels > 0], "neg": z[labels < 0]}
             if mem is not None and mem["pos"]:
-                ld_pos = _logdet_cov(torch.cat([*mem["pos"], pn["pos"]], dim=0))
-                ld_neg = _logdet_cov(torch.cat([*mem["neg"], pn["neg"]], dim=0))
+                guard = self.entropy_guard
+                ld_pos = _logdet_cov(torch.cat([*mem["pos"], pn["pos"]], dim=0), guard)
+                ld_neg = _logdet_cov(torch.cat([*mem["neg"], pn["neg"]], dim=0), guard)
                 if ld_pos is not None and ld_neg is not None:
                     H = 0.25 * (ld_pos + ld_neg)
         return lld, pn, H
@@ -132,7 +154,8 @@ class MMIMModule(nn.Module):
     """
 
     def __init__(self, dims, text_encoder, text_dim, hidden, outs, n_layer, bidirectional,
-                 dropouts, d_prjh, cpc_layers, add_va):
+                 dropouts, d_prjh, cpc_layers, add_va, entropy_guard=False,
+                 final_state_layer="first"):
         super().__init__()
         self.modalities = tuple(dims)
         d_ah, d_vh = hidden
@@ -145,11 +168,13 @@ class MMIMModule(nn.Module):
             widths["text"] = text_dim
         if "audio" in dims:
             self.acoustic_enc = RNNEncoder(dims["audio"], d_ah, d_aout, n_layer,
-                                           p_a if n_layer > 1 else 0.0, bidirectional)
+                                           p_a if n_layer > 1 else 0.0, bidirectional,
+                                           final_state_layer)
             widths["audio"] = d_aout
         if "vision" in dims:
             self.visual_enc = RNNEncoder(dims["vision"], d_vh, d_vout, n_layer,
-                                         p_v if n_layer > 1 else 0.0, bidirectional)
+                                         p_v if n_layer > 1 else 0.0, bidirectional,
+                                         final_state_layer)
             widths["vision"] = d_vout
         # MMILB pairs (x -> y): text->vision, text->audio[, vision->audio].
         self.pairs = []
@@ -158,7 +183,7 @@ class MMIMModule(nn.Module):
             if key == "va" and not add_va:
                 continue
             if x in widths and y in widths:
-                self.add_module(f"mi_{key}", MMILB(widths[x], widths[y]))
+                self.add_module(f"mi_{key}", MMILB(widths[x], widths[y], entropy_guard))
                 self.pairs.append((key, x, y))
         for mod, name in (("text", "cpc_zt"), ("vision", "cpc_zv"), ("audio", "cpc_za")):
             if mod in widths:
@@ -332,6 +357,11 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         LSTM depth.
     bidirectional : bool, default=True
         Bidirectional LSTMs.
+    final_state_layer : {"first", "last"}, default="first"
+        Which LSTM layer's final states represent audio and vision.
+        ``"first"`` (the reference) reads the first layer's, whatever
+        ``n_layer`` is; ``"last"`` (correction ``final_state_layer``) the top
+        layer's.  The same at ``n_layer=1``.
     dropout_a, dropout_v : float, default=0.1
         Audio/vision encoder dropout, used only when ``n_layer > 1`` (as in
         the reference).
@@ -347,6 +377,14 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         Weights of the CPC (nce) and MMILB (lld and entropy) terms.
     mem_size : int, default=1
         Batches of positive/negative projections kept for the entropy.
+    entropy_guard : bool, default=False
+        ``False`` (the reference): the entropy term uses ``torch.logdet`` of
+        the positive and negative covariances as they come -- ``-inf`` or
+        NaN for a singular or empty set, which turns the loss and then the
+        weights non-finite.  ``True`` (correction ``entropy_guard``): the
+        term is skipped for a batch whose set (memory plus batch) has no
+        more rows than the projection width or whose log-determinant is not
+        finite.
     grad_clip : float, default=1.0
         Gradient clipping by global norm (over all parameters), both stages.
     when : int, default=20
@@ -378,9 +416,18 @@ class MMIM(BertFamilyMixin, DeepRegressor):
 
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.10, §3.4): 373,449 trainable parameters (the reference's non-BERT
-    count) with CH-SIMS shapes in the features variant.
+    **Reference configuration** (the defaults): ``MMSA
+    src/MMSA/models/singleTask/MMIM.py`` trained as ``MMSA
+    src/MMSA/trains/singleTask/MMIM.py`` does, with the CH-SIMS entry of
+    ``MMSA src/MMSA/config/config_regression.json``: 373,449 trainable
+    parameters besides BERT with CH-SIMS shapes.  The MMILB's configured
+    last activation (Tanh) is never applied, as in the reference; its
+    entropy projection is in the MMILB optimizer but gets a gradient only in
+    stage 2, where that optimizer does not step, so it stays at its
+    initialisation, as in the reference.  ReduceLROnPlateau (factor 0.5,
+    patience ``when``) is stepped on the validation loss that selects the
+    epoch (with ``selection="reference"`` the rounded batch mean, as the
+    reference).
 
     Training [1]_: every non-BERT weight matrix is re-initialised
     xavier-normal.  Each epoch has two stages over the (reshuffled) training
@@ -393,15 +440,25 @@ class MMIM(BertFamilyMixin, DeepRegressor):
     is L1 on M.  The memory of positive/negative projections is reset each
     epoch.
 
-    Deliberate differences from the reference:
+    **What still differs in the features variant**: the reference fine-tunes
+    BERT (bert-base-chinese, its own group of the main optimizer at
+    ``learning_rate_bert``, clipped with the rest); here the text vector is
+    the fixed precomputed [CLS] feature, so BERT is neither trained nor
+    dropped out in training, and its gradients are missing from the global
+    norms that the clipping of both stages computes.
+    ``text_encoder="bert"`` with the checkpoint is the reference's text
+    path.  The reference runs stage 1 over only the first half of the
+    batches on MOSEI; simsbench always uses every batch (the CH-SIMS
+    behaviour).
 
-    * the entropy term is skipped for a batch whose positive or negative set
-      (memory plus batch) has no more rows than the projection width, or
-      whose covariance is singular (the reference's ``logdet`` gives
-      ``-inf``/NaN there and poisons the weights); with the SIMS batch size
-      this only happens on tiny data;
-    * with ``n_layer > 1`` the final states of the *last* LSTM layer are
-      used (the reference concatenates the first layer's).
+    **Corrections** (see :mod:`simsbench.estimators._fidelity`):
+
+    * ``entropy_guard``: skip a non-finite entropy term instead of letting
+      it poison the weights (with the SIMS batch size a singular set is
+      rare; on tiny data it is not);
+    * ``final_state_layer``: the top LSTM layer's final states (matters only
+      with ``n_layer > 1``);
+    * ``selection`` and ``epoch_cap``: the training shell's corrections.
 
     References
     ----------
@@ -423,6 +480,22 @@ class MMIM(BertFamilyMixin, DeepRegressor):
     _text_pooling = "cls"
     _net_class = MMIMNet
 
+    _corrections = (
+        Correction(
+            "entropy_guard",
+            "The reference adds the entropy term's log-determinants even when they are "
+            "-inf or NaN (a singular or empty positive/negative set); corrected: such a "
+            "term is skipped.",
+            {"entropy_guard": (False, True)},
+        ),
+        Correction(
+            "final_state_layer",
+            "The reference represents audio and vision by the first LSTM layer's final "
+            "states whatever the depth; corrected: by the top layer's.",
+            {"final_state_layer": ("first", "last")},
+        ),
+    )
+
     _tiny_params = {"d_ah": 4, "d_vh": 4, "d_aout": 4, "d_vout": 4, "d_prjh": 8,
                     "batch_size": 16, "max_epochs": 2, "n_threads": 1}
 
@@ -437,6 +510,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         d_vout=16,
         n_layer=1,
         bidirectional=True,
+        final_state_layer="first",
         dropout_a=0.1,
         dropout_v=0.1,
         dropout_prj=0.1,
@@ -446,6 +520,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         alpha=0.1,
         beta=0.1,
         mem_size=1,
+        entropy_guard=False,
         grad_clip=1.0,
         when=20,
         learning_rate_mmilb=1e-3,
@@ -456,9 +531,10 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         batch_size=32,
         learning_rate=1e-3,
         weight_decay=1e-4,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -473,6 +549,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         self.d_vout = d_vout
         self.n_layer = n_layer
         self.bidirectional = bidirectional
+        self.final_state_layer = final_state_layer
         self.dropout_a = dropout_a
         self.dropout_v = dropout_v
         self.dropout_prj = dropout_prj
@@ -482,6 +559,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         self.alpha = alpha
         self.beta = beta
         self.mem_size = mem_size
+        self.entropy_guard = entropy_guard
         self.grad_clip = grad_clip
         self.when = when
         self.learning_rate_mmilb = learning_rate_mmilb
@@ -495,6 +573,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -526,6 +605,9 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         for p in ("alpha", "beta"):
             if getattr(self, p) < 0:
                 raise ValueError(f"{name}: {p} must be >= 0, got {getattr(self, p)!r}")
+        if self.final_state_layer not in ("first", "last"):
+            raise ValueError(f"{name}: final_state_layer must be 'first' or 'last', "
+                             f"got {self.final_state_layer!r}")
 
     def _build_module(self, dims, seq_lens):
         self._check_params()
@@ -534,7 +616,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
             dims, text_enc, text_dim, (self.d_ah, self.d_vh), (self.d_aout, self.d_vout),
             self.n_layer, bool(self.bidirectional),
             (self.dropout_a, self.dropout_v, self.dropout_prj), self.d_prjh, self.cpc_layers,
-            bool(self.add_va),
+            bool(self.add_va), bool(self.entropy_guard), self.final_state_layer,
         )
 
     def _param_groups(self):
@@ -542,8 +624,11 @@ class MMIM(BertFamilyMixin, DeepRegressor):
                                  no_decay=False)
 
     def _callbacks(self):
+        # MMSA's trainer steps the scheduler on the same (rounded) validation
+        # loss that selects the epoch.
+        monitor = "valid_loss_reference" if self._selection() == "reference" else "valid_loss"
         return [("lr_scheduler", LRScheduler(
-            policy="ReduceLROnPlateau", monitor="valid_loss", mode="min", factor=0.5,
+            policy="ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.5,
             patience=self.when,
         ))]
 

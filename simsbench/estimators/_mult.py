@@ -10,7 +10,13 @@ from skorch.callbacks import LRScheduler
 from torch import nn
 
 from simsbench.datasets import LENGTH_KEYS
+from simsbench.estimators._accumulation import (
+    ACCUMULATION_TAIL,
+    CLIP_PER,
+    check_accumulation_params,
+)
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
+from simsbench.estimators._fidelity import Correction
 from simsbench.estimators.modules._transformer import MulTEncoder
 
 _SHORT = {"text": "l", "audio": "a", "vision": "v"}
@@ -40,12 +46,12 @@ class MulTModule(nn.Module):
         self.output_dropout = output_dropout
         self.key_padding_mask = key_padding_mask
         src_dropout = {"text": attn_dropout, "audio": attn_dropout_a, "vision": attn_dropout_v}
+        # The reference registers every projection but skips it when the
+        # feature size already is d (its weights then stay unused).
+        self.projected = {m: D != d_model for m, D in dims.items()}
         for m, D in dims.items():
-            # The reference skips the projection when the feature size is d.
-            if D != d_model:
-                conv = nn.Conv1d(D, d_model, kernel_size=self.kernel_sizes[m], padding=0,
-                                 bias=False)
-                setattr(self, f"proj_{_SHORT[m]}", conv)
+            conv = nn.Conv1d(D, d_model, kernel_size=self.kernel_sizes[m], padding=0, bias=False)
+            setattr(self, f"proj_{_SHORT[m]}", conv)
         enc = dict(num_heads=num_heads, relu_dropout=relu_dropout, res_dropout=res_dropout,
                    embed_dropout=embed_dropout, attn_mask=attn_mask,
                    positions=positional_embedding)
@@ -75,7 +81,7 @@ class MulTModule(nn.Module):
         """(B, L, D) padded -> packed (N, d), lengths list, packed positions."""
         B, L, _ = x.shape
         k = self.kernel_sizes[m]
-        conv = getattr(self, f"proj_{_SHORT[m]}", None)
+        conv = getattr(self, f"proj_{_SHORT[m]}") if self.projected[m] else None
         if conv is None:
             k = 1
         if self.key_padding_mask and lengths is not None:
@@ -178,67 +184,87 @@ class MulT(DeepRegressor):
     attn_mask : bool, default=True
         The reference's offset "future" mask: query step i may attend to key
         step j only if ``j <= i + |L_k - L_q|`` (causal in self-attention).
-    key_padding_mask : bool, default=True
-        Attend only to the real (unpadded) steps, compute the offset mask
-        from the real lengths and read each memory transformer at the last
-        *real* step.  ``False`` is the reference: zero-padded frames are
-        attended to and the last padded step is read.
-    positional_embedding : bool, default=True
-        Add the MulT paper's sinusoidal positional embeddings (no
-        parameters); ``False`` is MMSA v2, which dropped them.
+    key_padding_mask : bool, default=False
+        ``False`` (the reference): every padded step is a real step -- the
+        zero-padded frames are attended to, the offset mask uses the padded
+        lengths and each memory transformer is read at the last padded step.
+        ``True`` (correction ``key_padding_mask``): attend only to the real
+        steps, compute the offset mask from the real lengths and read the
+        last *real* step; predictions then do not depend on the padding.
+    positional_embedding : bool, default=False
+        ``False`` (the reference, MMSA v2): no positional information.
+        ``True`` (correction ``positional_embedding``): add the MulT paper's
+        fairseq-style sinusoidal positions (no parameters; positions start
+        at 1, and with ``key_padding_mask`` padded steps get none).
     lr_patience : int, default=10
         ReduceLROnPlateau patience (epochs) on the validation loss (factor
         0.1); the reference's ``patience``.
     grad_clip : float, default=0.6
-        Clip gradients by value before each optimizer step (0 or None: off).
+        Clip gradients by value (0 or None: off).
+    clip_per : {"backward", "step"}, default="backward"
+        ``"backward"`` (the reference): the accumulated gradients are clipped
+        after every batch's backward pass.  ``"step"`` (correction
+        ``clip_per``): once, before each optimizer step.
     accumulation_steps : int, default=8
         Batches whose gradients are summed per optimizer step (the
         reference's ``update_epochs``).
+    accumulation_tail : {"drop", "apply"}, default="drop"
+        ``"drop"`` (the reference): the gradients of an epoch's last
+        ``n_batches mod accumulation_steps`` batches are discarded.
+        ``"apply"`` (correction ``accumulation_tail``): they make one last
+        optimizer step.
     """ + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.8): 1,870,701 trainable parameters with CH-SIMS shapes, as in the
-    reference (parameter names follow it too).  Adam without weight decay,
-    ReduceLROnPlateau (factor 0.1) on the validation loss, clipping by value
-    and gradient accumulation, as in the reference.
+    **Reference configuration** (the defaults): ``MMSA
+    src/MMSA/models/singleTask/MULT.py`` with its encoder
+    ``MMSA src/MMSA/models/subNets/transformers_encoder/transformer.py``,
+    trained as ``MMSA src/MMSA/trains/singleTask/MULT.py`` does, with the
+    CH-SIMS entry of ``MMSA src/MMSA/config/config_regression.json``:
+    1,870,701 trainable parameters with CH-SIMS shapes (parameter names
+    follow the reference's too).  The reference's transformer layer is
+    pre-LN with one LayerNorm shared by query, key and value, the encoder
+    input is scaled by sqrt(d), embedding dropout is drawn separately for the
+    query, key and value inputs, a final LayerNorm follows the stack.  MMSA
+    v2's encoder has no positional embedding (``position_embedding``
+    defaults to false and MulT does not set it) and no key padding mask.
+    Adam without weight decay (the config's ``weight_decay`` is ignored),
+    ReduceLROnPlateau (factor 0.1) stepped on the validation loss that
+    selects the epoch (with ``selection="reference"`` the rounded batch mean,
+    as the reference), gradients clipped by value after every backward and
+    summed over ``accumulation_steps`` batches, the epoch's tail dropped.  As
+    in the reference, a modality whose feature size equals ``d_model`` is
+    not projected; its Conv1d is still registered (and counted), unused.
 
-    Deliberate differences from the reference (MMSA v2):
+    **Corrections** (see :mod:`simsbench.estimators._fidelity`):
 
-    * sinusoidal positional embeddings are added (``positional_embedding``),
-      as in the MulT paper and MMSA v1.0 (fairseq style, positions start at
-      1; with ``key_padding_mask`` steps past a clip's real length get none,
-      which v1.0 approximated by treating steps whose first projected
-      feature is exactly 0 as padding; without it every padded step gets its
-      position);
-    * ``key_padding_mask=True``: padded steps are never attended to (the
-      reference attends to zero-padded frames), each modality's real length
-      after the convolution is ``max(1, length - k + 1)``, the offset mask
-      uses each clip's real lengths instead of the padded ones, and the
-      memory transformers are read at the last real step instead of the
-      last padded one.  Predictions then do not depend on the padding;
-    * the last partial accumulation group of an epoch is applied (the
-      reference discards it, reference-facts §3.4.1);
-    * the dropouts inside the transformers (attention weights, embedding,
-      residual, ReLU) keep a value with probability
-      ``round((1 - p) * 2**16) / 2**16`` (exactly rescaled), drawn as 16-bit
-      random integers for speed, instead of exactly ``1 - p``; embedding
-      dropout is drawn separately for the query, key and value inputs, as in
-      the reference;
-    * with two modalities each target has one crossmodal transformer (its
-      memory transformer is ``d_model`` wide); with one modality the
-      crossmodal stage is a self-attention transformer over that modality.
+    * ``key_padding_mask``: attend to real steps only, offset mask from the
+      real lengths (each modality's real length after the convolution is
+      ``max(1, length - k + 1)``), read the last real step;
+    * ``positional_embedding``: sinusoidal positions, as in the MulT paper
+      [1]_ (Sec. 3.2) and MMSA v1.0 (where a step whose first projected
+      feature is exactly 0 counted as padding);
+    * ``clip_per``: clip once per optimizer step;
+    * ``accumulation_tail``: apply the last partial accumulation group;
+    * ``selection`` and ``epoch_cap``: the training shell's corrections.
 
-    As in the reference, a modality whose feature size equals ``d_model``
-    is not projected (its kernel size is then unused).
+    Numerically, the dropouts inside the transformers (attention weights,
+    embedding, residual, ReLU) keep a value with probability
+    ``round((1 - p) * 2**16) / 2**16`` (within 8e-6 of the reference's
+    ``1 - p``, exactly rescaled), drawn as 16-bit random integers for
+    speed.  With two modalities each target has one crossmodal transformer
+    (its memory transformer is ``d_model`` wide); with one modality the
+    crossmodal stage is a self-attention transformer over that modality
+    (the reference has only the trimodal model).
 
-    Computation: sequences are packed to their real steps, so padded frames
-    cost nothing outside the attention; each attention runs either per clip
-    over its real steps or as one padded call with a key padding mask,
-    whichever has fewer score entries; the last memory-transformer layer is
-    computed only at the step that is read out.  None of this changes the
-    model's function.  On CPU prefer ``n_threads=1`` when the machine is
-    shared: torch's thread pool slows down badly when oversubscribed.
+    Computation: with ``key_padding_mask`` sequences are packed to their
+    real steps, so padded frames cost nothing outside the attention, and
+    each attention runs either per clip or as one padded call with a key
+    padding mask, whichever has fewer score entries; the last
+    memory-transformer layer is computed only at the step that is read out.
+    None of this changes the model's function.  On CPU prefer
+    ``n_threads=1`` when the machine is shared: torch's thread pool slows
+    down badly when oversubscribed.
 
     References
     ----------
@@ -258,6 +284,24 @@ class MulT(DeepRegressor):
     >>> model.predict(ds.X("test")).shape
     (20,)
     """
+
+    _corrections = (
+        Correction(
+            "key_padding_mask",
+            "The reference attends to the zero-padded frames, builds the offset mask from the "
+            "padded lengths and reads the last padded step; corrected: real steps only, the "
+            "real lengths and the last real step.",
+            {"key_padding_mask": (False, True)},
+        ),
+        Correction(
+            "positional_embedding",
+            "The reference (MMSA v2) adds no positional embedding; corrected: the MulT "
+            "paper's sinusoidal positions.",
+            {"positional_embedding": (False, True)},
+        ),
+        CLIP_PER,
+        ACCUMULATION_TAIL,
+    )
 
     # Small hyperparameters for the common checks and fast tests.
     _tiny_params = {"d_model": 8, "num_heads": 2, "nlevels": 1, "batch_size": 16,
@@ -279,18 +323,21 @@ class MulT(DeepRegressor):
         output_dropout=0.1,
         text_dropout=0.3,
         attn_mask=True,
-        key_padding_mask=True,
-        positional_embedding=True,
+        key_padding_mask=False,
+        positional_embedding=False,
         lr_patience=10,
         grad_clip=0.6,
+        clip_per="backward",
         accumulation_steps=8,
+        accumulation_tail="drop",
         modalities=("text", "audio", "vision"),
         batch_size=16,
         learning_rate=2e-3,
         weight_decay=0.0,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -314,7 +361,9 @@ class MulT(DeepRegressor):
         self.positional_embedding = positional_embedding
         self.lr_patience = lr_patience
         self.grad_clip = grad_clip
+        self.clip_per = clip_per
         self.accumulation_steps = accumulation_steps
+        self.accumulation_tail = accumulation_tail
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -322,13 +371,14 @@ class MulT(DeepRegressor):
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def _check_params(self, seq_lens=None):
+    def _check_params(self, dims=None, seq_lens=None):
         name = type(self).__name__
         for p in ("d_model", "num_heads", "nlevels"):
             v = getattr(self, p)
@@ -354,15 +404,19 @@ class MulT(DeepRegressor):
                              f"got {self.lr_patience!r}")
         if self.grad_clip is not None and self.grad_clip < 0:
             raise ValueError(f"{name}: grad_clip must be >= 0 or None, got {self.grad_clip!r}")
+        check_accumulation_params(self)
         if seq_lens:
             kmap = dict(zip(("text", "audio", "vision"), ks))
             for m, L in seq_lens.items():
+                # an unprojected modality (feature size d_model) never runs its conv
+                if dims is not None and dims.get(m) == self.d_model:
+                    continue
                 if kmap[m] > L:
                     raise ValueError(f"{name}: kernel_sizes[{m}] = {kmap[m]} exceeds the "
                                      f"sequence length {L}")
 
     def _build_module(self, dims, seq_lens):
-        self._check_params(seq_lens)
+        self._check_params(dims, seq_lens)
         return MulTModule(
             dims, self.d_model, self.num_heads, self.nlevels, tuple(self.kernel_sizes),
             self.attn_dropout, self.attn_dropout_a, self.attn_dropout_v, self.relu_dropout,
@@ -379,11 +433,16 @@ class MulT(DeepRegressor):
         return out
 
     def _callbacks(self):
+        # MMSA's trainer steps the scheduler on the same (rounded) validation
+        # loss that selects the epoch.
+        monitor = "valid_loss_reference" if self._selection() == "reference" else "valid_loss"
         return [("lr_plateau", LRScheduler(
-            policy="ReduceLROnPlateau", monitor="valid_loss", mode="min", factor=0.1,
+            policy="ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.1,
             patience=self.lr_patience,
         ))]
 
     def _net_kwargs(self):
         return {"accumulation_steps": int(self.accumulation_steps),
-                "grad_clip_value": self.grad_clip or None}
+                "grad_clip_value": self.grad_clip or None,
+                "clip_per": self.clip_per,
+                "accumulation_tail": self.accumulation_tail}

@@ -8,6 +8,7 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from simsbench.datasets import LENGTH_KEYS
+from simsbench.estimators._accumulation import ACCUMULATION_TAIL, check_accumulation_params
 from simsbench.estimators._deep import (
     _COMMON_DOC,
     DeepRegressor,
@@ -246,7 +247,8 @@ class SelfMM(BertFamilyMixin, DeepRegressor):
     a_lstm_layers, v_lstm_layers : int, default=1
         LSTM depths.
     a_lstm_dropout, v_lstm_dropout : float, default=0.0
-        Dropout on the LSTM final states.
+        Dropout on the LSTM final states (also with one layer, as in the
+        reference).
     audio_out, video_out : int, default=16, 32
         Audio and vision representation widths.
     post_fusion_dim, post_text_dim, post_audio_dim, post_video_dim : int
@@ -260,6 +262,11 @@ post_video_dropout : float
         Leave samples labelled 0 out of the positive centre.
     update_epochs : int, default=4
         Gradient accumulation: one optimizer step per this many batches.
+    accumulation_tail : {"drop", "apply"}, default="drop"
+        ``"drop"`` (the reference): the gradients of an epoch's last
+        ``n_batches mod update_epochs`` batches are discarded.  ``"apply"``
+        (correction ``accumulation_tail``): they make one last optimizer
+        step.
     learning_rate_bert, weight_decay_bert : float, default=5e-5, 1e-3
         BERT's group (``"bert"`` mode; its biases and LayerNorms get no decay).
     learning_rate_audio, weight_decay_audio : float, default=5e-3, 1e-2
@@ -289,9 +296,15 @@ post_video_dropout : float
 
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.11, §3.4): 381,380 trainable parameters (the reference's non-BERT
-    count) with CH-SIMS shapes in the features variant.
+    **Reference configuration** (the defaults): ``MMSA
+    src/MMSA/models/multiTask/SELF_MM.py`` trained as ``MMSA
+    src/MMSA/trains/multiTask/SELF_MM.py`` does, with the CH-SIMS entry of
+    ``MMSA src/MMSA/config/config_regression.json``: 381,380 trainable
+    parameters besides BERT with CH-SIMS shapes; Adam with five groups (BERT
+    weights, BERT biases and LayerNorms without decay, the audio sub-net, the
+    vision sub-net, the rest at ``learning_rate``/``weight_decay``);
+    gradients summed over ``update_epochs`` batches, the epoch's tail
+    dropped; no clipping.
 
     Training (ULGM, [1]_): before training the fusion, text, audio and vision
     label tables of every training row are set to its M label.  Each batch
@@ -307,12 +320,17 @@ post_video_dropout : float
     ``index`` array).  The validation loss is L1 on M.  Rows with a NaN M
     label are left out of the loss.  The annotated T/A/V labels are never used.
 
-    Deliberate differences from the reference:
+    **What still differs in the features variant**: the reference fine-tunes
+    BERT (bert-base-chinese, in its two BERT groups at
+    ``learning_rate_bert``); here the text vector is the fixed precomputed
+    [CLS] feature, so BERT is neither trained nor dropped out in training.
+    ``text_encoder="bert"`` with the checkpoint is the reference's text
+    path.
 
-    * gradient accumulation applies the last partial group of each epoch
-      (the reference drops it, reference-facts §3.4.1);
-    * the LSTM dropout is applied to the final state even with one layer
-      (a no-op at the SIMS defaults, where it is 0).
+    **Corrections** (see :mod:`simsbench.estimators._fidelity`):
+
+    * ``accumulation_tail``: apply the last partial accumulation group;
+    * ``selection`` and ``epoch_cap``: the training shell's corrections.
 
     References
     ----------
@@ -334,10 +352,12 @@ post_video_dropout : float
     _text_pooling = "cls"
     _net_class = SelfMMNet
 
+    _corrections = (ACCUMULATION_TAIL,)
+
     _tiny_params = {"a_lstm_hidden_size": 4, "v_lstm_hidden_size": 4, "audio_out": 4,
                     "video_out": 4, "post_fusion_dim": 8, "post_text_dim": 4,
                     "post_audio_dim": 4, "post_video_dim": 4, "batch_size": 16,
-                    "max_epochs": 3, "n_threads": 1}
+                    "update_epochs": 2, "max_epochs": 3, "n_threads": 1}
 
     def __init__(
         self,
@@ -363,6 +383,7 @@ post_video_dropout : float
         H=1.0,
         exclude_zero=True,
         update_epochs=4,
+        accumulation_tail="drop",
         learning_rate_bert=5e-5,
         weight_decay_bert=1e-3,
         learning_rate_audio=5e-3,
@@ -373,9 +394,10 @@ post_video_dropout : float
         batch_size=32,
         learning_rate=1e-3,
         weight_decay=1e-3,
-        max_epochs=100,
+        max_epochs=None,
         early_stop=8,
         tol=1e-6,
+        selection="reference",
         validation_fraction=0.2,
         device="cpu",
         random_state=None,
@@ -403,6 +425,7 @@ post_video_dropout : float
         self.H = H
         self.exclude_zero = exclude_zero
         self.update_epochs = update_epochs
+        self.accumulation_tail = accumulation_tail
         self.learning_rate_bert = learning_rate_bert
         self.weight_decay_bert = weight_decay_bert
         self.learning_rate_audio = learning_rate_audio
@@ -416,6 +439,7 @@ post_video_dropout : float
         self.max_epochs = max_epochs
         self.early_stop = early_stop
         self.tol = tol
+        self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
         self.random_state = random_state
@@ -447,6 +471,7 @@ post_video_dropout : float
                 raise ValueError(f"{name}: {p} must be in [0, 1), got {v!r}")
         if not self.H > 0:
             raise ValueError(f"{name}: H must be > 0, got {self.H!r}")
+        check_accumulation_params(self)
 
     def _build_module(self, dims, seq_lens):
         self._check_params()
@@ -495,4 +520,5 @@ post_video_dropout : float
 
     def _net_kwargs(self):
         return {"accumulation_steps": self.update_epochs, "ulgm_H": self.H,
-                "exclude_zero": self.exclude_zero}
+                "exclude_zero": self.exclude_zero,
+                "accumulation_tail": self.accumulation_tail}

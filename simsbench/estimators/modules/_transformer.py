@@ -1,11 +1,13 @@
 """MulT's transformer encoder on packed variable-length sequences.
 
-The layer is the one of the MulT reference (reference-facts §4.8): pre-LN
-with one LayerNorm shared by query, key and value, multi-head attention with
-dropout on the attention weights, residual dropout, a ReLU FFN d -> 4d -> d,
-a final LayerNorm after the stack; the encoder input is scaled by sqrt(d),
-gets sinusoidal positions (optional) and embedding dropout (drawn separately
-for the query, key and value inputs, as in the reference).
+The layer is the one of the MulT reference (``MMSA
+src/MMSA/models/subNets/transformers_encoder/transformer.py`` and
+``multihead_attention.py`` there): pre-LN with one LayerNorm shared by query,
+key and value, multi-head attention with dropout on the attention weights,
+residual dropout, a ReLU FFN d -> 4d -> d, a final LayerNorm after the stack;
+the encoder input is scaled by sqrt(d), gets sinusoidal positions (optional;
+MMSA v2 has none) and embedding dropout (drawn separately for the query, key
+and value inputs, as in the reference).
 
 Sequences are *packed*: a modality of a batch is one ``(N_tokens, d)``
 tensor of the real time steps of every sample, with a list of per-sample
