@@ -181,7 +181,8 @@ def build_corrections_table(
                      "** p < 0.01 (two-sided paired t over seeds); Δ NAME rows: the "
                      "reference with that correction alone")
     lists = [list(corrections[est]) for est, _ in ct.estimators if corrections.get(est)]
-    shared = [c for c in lists[0] if all(c in other for other in lists[1:])] if lists else []
+    shared = ([c for c in lists[0] if all(c in other for other in lists[1:])]
+              if len(lists) > 1 else [])
     for name, summary in shared:
         header.append(f"every model / {name}: {summary}")
     for est, label in ct.estimators:

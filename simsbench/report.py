@@ -15,6 +15,7 @@ request).  Nothing is trained; torch is not imported.  Uses jinja2 (the
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -24,7 +25,13 @@ from pathlib import Path
 from typing import TextIO
 
 from simsbench._version import __version__
-from simsbench.results import atomic_write_text, data_slug, read_data_record, versions
+from simsbench.results import (
+    atomic_write_text,
+    data_slug,
+    read_data_record,
+    read_records,
+    versions,
+)
 from simsbench.tables import (
     build_table,
     get_table,
@@ -143,6 +150,10 @@ def report_sections(results_dir: str | os.PathLike, data: Sequence[str] | None =
                     seen_versions.setdefault(k, v)
             sec["tables"].append(_table_block(rt, sec["anchor"], draw, table_figure))
             progress.step(f"table {name}")
+        corrections = _corrections_table(results_dir, slug, info, mode)
+        if corrections is not None:
+            # no per-row figures: each row mixes two configurations
+            sec["tables"].append(_table_block(corrections, sec["anchor"], draw, table_figure))
         if info.get("label_histograms"):
             sec["figures"].append({
                 "name": "labels", "title": "Label distributions (CH-SIMS Fig. 2)",
@@ -170,6 +181,21 @@ def report_sections(results_dir: str | os.PathLike, data: Sequence[str] | None =
         sec["versions"] = sorted(seen_versions.items())
         sections.append(sec)
     return sections
+
+
+def _corrections_table(results_dir, slug: str, info: dict, mode: str | None):
+    """The corrections table of a data set, when it has corrected runs."""
+    from simsbench.corrections import CORRECTION_TABLES, build_corrections_table
+    from simsbench.tables import record_variant
+
+    kind = "simsv2" if info.get("kind") == "simsv2" else "sims"
+    task = CORRECTION_TABLES[kind].task
+    records = [r for r in read_records(results_dir, slug) if r.get("task") == task]
+    if not any(record_variant(r) not in (None, "reference") for r in records):
+        return None
+    rt = build_corrections_table(kind, records, data_info=info, mode=mode)
+    rt.table = dataclasses.replace(rt.table, source="corrections")
+    return rt
 
 
 def _table_block(rt, anchor: str, draw: _Figures, table_figure) -> dict:

@@ -274,3 +274,34 @@ def test_python_m_simsbench():
                           capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 0 and proc.stdout.startswith("simsbench ")
+
+
+def test_variants_and_the_corrections_table(env, data_files, capsys):
+    """Paper tables name their configuration; --variant corrected renders the
+    corrected one; 'run corrections' renders the corrections table (LF-DNN,
+    the one deep model of the fast spec set)."""
+    pytest.importorskip("torch")
+    sims, _ = data_files
+    common = ["--quick", "--tiny", "--data", sims, "--results", str(env),
+              "--estimators", "lf_dnn"]
+    rc, out, err = _run(capsys, "run", "table2", *common)
+    assert rc == 0, err
+    assert "> Configuration: reference implementation" in out
+    rc, out, err = _run(capsys, "run", "table2", "--variant", "corrected", *common)
+    assert rc == 0, err
+    assert "> Configuration: corrected" in out
+    assert re.search(r"\| LF-DNN +\| simsbench \| \d+\.\d\d", out)
+    files = {p.name for p in (env / "tables" / "sims_tiny").iterdir()}
+    assert {"table2.md", "table2-corrected.md"} <= files
+    rc, out, err = _run(capsys, "run", "corrections", *common)
+    assert rc == 0, err
+    assert "[corrections]" in out and "> LF-DNN / selection:" in out
+    assert "> LF-DNN / pooling:" in out
+    lines = [ln for ln in out.splitlines() if ln.startswith("| LF-DNN")]
+    labels = [ln.split("|")[2].strip() for ln in lines]
+    assert labels[:4] == ["reference", "corrected", "Δ corrected - reference",
+                          "p (paired t, n=1)"]
+    assert "Δ pooling - reference" in labels and "Δ text_dropout - reference" in labels
+    assert "corrections.md" in {p.name for p in (env / "tables" / "sims_tiny").iterdir()}
+    rc, md, _ = _run(capsys, "table", "corrections", "--data", sims, "--results", str(env))
+    assert rc == 0 and "Δ corrected - reference" in md

@@ -46,6 +46,11 @@ def _write_synthetic_records(results: Path) -> dict:
             if est != "svr":
                 rec["history"] = {"train_loss": [1.0, 0.6, 0.4], "valid_loss": [1.1, 0.8, 0.7]}
             write_record(results, rec)
+            if est == "lf_dnn":  # and its corrected configuration: the corrections table
+                rec = dict(rec, key=f"{est}-{seed}-corrected", variant="corrected",
+                           requested_variant="corrected",
+                           scores={k: v + 0.01 for k, v in rec["scores"].items()})
+                write_record(results, rec)
     return info
 
 
@@ -76,7 +81,8 @@ def test_report_holds_every_table_notes_tests_and_provenance(report):
     by_slug = {s.split('"', 1)[0]: s for s in sections}
     real = by_slug[f"data-{re.sub(r'[^A-Za-z0-9_-]', '-', data_slug(data))}"]
     synth = by_slug["data-synthetic-sims"]
-    for sec, tables in ((real, ("table3", "table5")), (synth, ("table3", "table2"))):
+    for sec, tables in ((real, ("table3", "table5")),
+                        (synth, ("table3", "table2", "corrections"))):
         for name in tables:
             assert f'data-table="{name}"' in sec, name
     assert "Tables with no run yet: table2, table4" in real
@@ -149,7 +155,7 @@ def test_report_in_headless_chromium(report, tmp_path):
     assert _console(dom.stderr) == []
     page = out.read_text(encoding="utf-8")
     tables = re.findall(r'<table class="results" id="(table-[\w-]+)"', page)
-    assert len(tables) == 4  # table3 + table5 of the data file, table3 + table2 synthetic
+    assert len(tables) == 5  # data file: table3, table5; synthetic: table2, table3, corrections
     for tid in tables:
         assert f'id="{tid}"' in dom.stdout, tid
     assert dom.stdout.count("<svg") >= 7  # the inline figures were parsed as SVG
