@@ -4,7 +4,8 @@
 
     simsbench list [estimators|protocols|tasks|tables]
     simsbench data describe [DATA]
-    simsbench run tables [--data DATA ...] [--quick] [--jobs N] [--backend NAME] [--force]
+    simsbench run tables [--data DATA ...] [--quick] [--jobs N] [--threads N] [--backend NAME]
+                         [--force]
     simsbench run TABLE  [--data DATA ...] [...]
     simsbench table TABLE [--data DATA] [--format markdown|latex|csv]
 
@@ -14,8 +15,9 @@ MMSA-format pickle (``PATH+UNLABELLED_PATH`` for CH-SIMS v2 with its
 unlabelled part).  Records go to ``results/runs/``, logs to
 ``results/logs/``, rendered tables to ``results/tables/<data>/``; ``--results``
 moves all of it.  Only ``run`` imports torch (inside the runs); the other
-commands never do.  Errors from bad input are one line, and no finished run
-is ever lost.
+commands never do.  Errors from bad input are one line (exit status 2), and
+no finished run is ever lost; ``run`` exits with status 1 when a run failed
+(the table's Note column and ``results/logs/`` say why).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,7 +85,10 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"smoke run: first seed only, at most {_quick_epochs()} training "
                         f"epoch(s) and at most {_quick_train()} training clips")
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="parallel runs (each gets cores // N torch threads)")
+                   help="runs executed at once (results do not depend on it)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="torch and BLAS threads of each run (default 1; results depend "
+                        "on it, so it is part of each run's key)")
     p.add_argument("--backend", default="loky", metavar="NAME",
                    help="joblib backend: loky (default), threading, dask, ray, ...")
     p.add_argument("--estimators", metavar="NAMES", default=None,
@@ -224,7 +230,7 @@ def _seeds(value: str | None) -> list[int] | None:
 def _cmd_run(args) -> int:
     from simsbench.datasets import load_dataset
     from simsbench.results import atomic_write_text, data_slug, read_data_record
-    from simsbench.runner import requests_for, run_grid, store_data_record
+    from simsbench.runner import check_backend, requests_for, run_grid, store_data_record
     from simsbench.specs import load_specs
     from simsbench.tables import (
         EXTENSIONS,
@@ -239,6 +245,9 @@ def _cmd_run(args) -> int:
 
     if args.jobs < 1:
         raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads < 1:
+        raise CLIError(f"--threads must be >= 1, got {args.threads}")
+    check_backend(args.backend)
     specs = load_specs(args.specs)
     for d in args.data:
         _check_data(d)
@@ -257,7 +266,7 @@ def _cmd_run(args) -> int:
         table = get_table(args.target)
         plan = [(d, (table.name,)) for d in (args.data or [table.default_data])]
 
-    failed = 0
+    grids = []  # (data, tables, (estimator, task) pairs), all checked before any run
     for data, names in plan:
         tables = [get_table(n) for n in names]
         pairs = []
@@ -266,6 +275,18 @@ def _cmd_run(args) -> int:
             for est, task in table_pairs(t, user):
                 if (est, task) not in pairs:
                     pairs.append((est, task))
+        grids.append((data, tables, pairs))
+    if only:
+        rows = list(dict.fromkeys(e for _d, _t, pairs in grids for e, _task in pairs))
+        missing = [n for n in only if n not in rows]
+        if missing:
+            names = list(dict.fromkeys(t.name for _d, tables, _p in grids for t in tables))
+            raise CLIError(f"--estimators: {missing[0]!r} is not a row of "
+                           f"{', '.join(names)} (its rows: {', '.join(rows) or 'none'})")
+
+    failed = total = 0
+    for data, tables, pairs in grids:
+        names = [t.name for t in tables]
         if only:
             pairs = [(e, t) for e, t in pairs if e in only]
         spec_pairs = []
@@ -280,14 +301,15 @@ def _cmd_run(args) -> int:
         if not args.quiet:
             print(f"simsbench: {data}: {len(requests)} runs for {', '.join(names)}",
                   file=sys.stderr)
-        result = run_grid(requests, args.results, jobs=args.jobs, backend=args.backend,
-                          force=args.force, progress=not args.quiet)
+        result = run_grid(requests, args.results, jobs=args.jobs, threads=args.threads,
+                          backend=args.backend, force=args.force, progress=not args.quiet)
         if not args.quiet:
             n_other = len(result.computed) - len(result.trained)
             print(f"simsbench: {data}: {len(result.trained)} trained, "
                   f"{len(result.cached)} cached, {n_other} skipped or not runnable",
                   file=sys.stderr)
         failed += sum(1 for r in result.records if r["status"] == "error")
+        total += len(requests)
         slug = data_slug(data)
         info = read_data_record(args.results, slug, result.data_info.get("fingerprint"))
         if info is None:
@@ -301,9 +323,10 @@ def _cmd_run(args) -> int:
                                   render(rt, fmt))
             print(render(rt, args.format))
         load_dataset.cache_clear()  # free this dataset before the next one
-    if failed and not args.quiet:
-        print(f"simsbench: {failed} run(s) failed; see the Note column and "
+    if failed:
+        print(f"simsbench: {failed} of {total} runs failed; see the Note column and "
               f"{Path(args.results) / 'logs'}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -327,6 +350,20 @@ def _cmd_table(args) -> int:
     return 0
 
 
+def _record_warnings_in_one_line(show):
+    """A ``warnings.showwarning`` that prints a skipped record as one line on
+    stderr and hands every other warning to ``show``."""
+    from simsbench.results import RecordWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RecordWarning):
+            print(f"simsbench: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simsbench`` console script."""
     parser = _parser()
@@ -339,7 +376,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     handlers = {"list": _cmd_list, "data": _cmd_data, "run": _cmd_run, "table": _cmd_table}
     try:
-        return handlers[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _record_warnings_in_one_line(warnings.showwarning)
+            return handlers[args.command](args)
     except KeyboardInterrupt:
         print(f"\nsimsbench: interrupted; finished runs are kept under "
               f"{Path(getattr(args, 'results', 'results')) / 'runs'} and the next "
