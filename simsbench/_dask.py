@@ -68,7 +68,6 @@ def run_on_dask(
     finish: Callable[[dict, str], None],
     failed_record: Callable[[object, BaseException], tuple[dict, str]],
     *,
-    n_threads: int | None,
     scheduler: str | None = None,
     n_workers: int = 2,
     retries: int = 1,
@@ -79,14 +78,13 @@ def run_on_dask(
     ----------
     todo : sequence of PlannedRun
     execute : callable
-        ``execute(planned, n_threads) -> (record, log_text)``, run on a worker.
+        ``execute(planned) -> (record, log_text)``, run on a worker (with the
+        run's own thread count, ``planned.n_threads``).
     finish : callable
         Called on the client with each ``(record, log_text)`` as it arrives.
     failed_record : callable
         ``failed_record(planned, exc) -> (record, log_text)`` for a run whose
         future failed (its worker died more often than Dask retries).
-    n_threads : int or None
-        Torch threads of each run.
     scheduler : str, default=None
         Address of a running scheduler (else ``DASK_SCHEDULER_ADDRESS``, else
         a local cluster).
@@ -100,7 +98,7 @@ def run_on_dask(
     with dask_client(scheduler, n_workers) as client:
         futures = {}
         for planned in todo:
-            fut = client.submit(execute, planned, n_threads, key=f"simsbench-run-{planned.key}",
+            fut = client.submit(execute, planned, key=f"simsbench-run-{planned.key}",
                                 pure=False, retries=retries)
             futures[fut] = planned
         for fut in distributed.as_completed(list(futures)):

@@ -4,7 +4,8 @@
 
     simsbench list [estimators|protocols|tasks|tables]
     simsbench data describe [DATA]
-    simsbench run tables [--data DATA ...] [--quick] [--jobs N] [--backend NAME] [--force]
+    simsbench run tables [--data DATA ...] [--quick] [--jobs N] [--threads N] [--backend NAME]
+                         [--force]
     simsbench run TABLE  [--data DATA ...] [--variant reference|corrected] [...]
     simsbench run corrections [--data DATA ...] [--no-ablations] [...]
     simsbench table TABLE [--data DATA] [--variant ...] [--format markdown|latex|csv] [--ci]
@@ -25,8 +26,9 @@ unlabelled part).  Records go to ``results/runs/``, logs to
 ``results/logs/``, rendered tables to ``results/tables/<data>/``, figures to
 ``results/figures/<data>/``, the report to ``results/report.html``;
 ``--results`` moves all of it.  Only ``run`` imports torch (inside the runs); the other
-commands never do.  Errors from bad input are one line, and no finished run
-is ever lost.
+commands never do.  Errors from bad input are one line (exit status 2), and
+no finished run is ever lost; ``run`` exits with status 1 when a run failed
+(the table's Note column and ``results/logs/`` say why).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -100,7 +103,10 @@ def _parser() -> argparse.ArgumentParser:
                    help=f"smoke run: first seed only, at most {_quick_epochs()} training "
                         f"epoch(s) and at most {_quick_train()} training clips")
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="parallel runs (each gets cores // N torch threads)")
+                   help="runs executed at once (results do not depend on it)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="torch and BLAS threads of each run (default 1; results depend "
+                        "on it, so it is part of each run's key)")
     p.add_argument("--backend", default="loky", metavar="NAME",
                    help="loky (default), threading or multiprocessing (joblib), or dask: "
                         "a Dask cluster (--scheduler), else a LocalCluster of --jobs "
@@ -306,6 +312,7 @@ def _cmd_run(args) -> int:
     from simsbench.datasets import load_dataset
     from simsbench.results import atomic_write_text, data_slug, read_data_record
     from simsbench.runner import (
+        check_backend,
         correction_variants,
         requests_for,
         run_grid,
@@ -323,6 +330,9 @@ def _cmd_run(args) -> int:
 
     if args.jobs < 1:
         raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.threads < 1:
+        raise CLIError(f"--threads must be >= 1, got {args.threads}")
+    check_backend(args.backend)
     specs = load_specs(args.specs)
     for d in args.data:
         _check_data(d)
@@ -338,15 +348,17 @@ def _cmd_run(args) -> int:
             plan = [(d, _data_kind(d)) for d in args.data]
         else:
             plan = [("synthetic:sims", "sims"), ("synthetic:simsv2", "simsv2")]
-        plan = [(d, (tables_for_kind(k) if target == "tables" else ()) + ("corrections",))
+        plan = [(d, (tables_for_kind(k) if target == "tables" else ()) + ("corrections",), k)
                 for d, k in plan]
     else:
         table = get_table(target)
-        plan = [(d, (table.name,)) for d in (args.data or [table.default_data])]
+        plan = [(d, (table.name,), None) for d in (args.data or [table.default_data])]
     ablate = args.ablations if args.ablations is not None else target == "corrections"
 
-    failed = 0
-    for data, names in plan:
+    # (data, tables, corrections table, (estimator, task) pairs, variants),
+    # all checked before any run
+    grids = []
+    for data, names, kind in plan:
         tables = [get_table(n) for n in names if n != "corrections"]
         pairs = []
         for t in tables:
@@ -357,13 +369,27 @@ def _cmd_run(args) -> int:
         variants: dict[str, tuple[str, ...]] = {}
         corr_table = None
         if "corrections" in names:
-            corr_table = CORRECTION_TABLES["simsv2" if _data_kind(data) == "simsv2" else "sims"]
+            corr_table = CORRECTION_TABLES["simsv2" if kind == "simsv2" else "sims"]
             for est, _label in corr_table.estimators:
                 if est in specs.estimators:
                     variants[est] = correction_variants(
                         specs.estimator(est), ablate=ablate and est in ABLATED)
                     if (est, corr_table.task) not in pairs:
                         pairs.append((est, corr_table.task))
+        grids.append((data, tables, corr_table, pairs, variants))
+    if only:
+        rows = list(dict.fromkeys(e for *_x, pairs, _v in grids for e, _task in pairs))
+        missing = [n for n in only if n not in rows]
+        if missing:
+            names = list(dict.fromkeys(
+                [t.name for _d, tables, *_x in grids for t in tables]
+                + [c.definition.name for _d, _t, c, *_x in grids if c is not None]))
+            raise CLIError(f"--estimators: {missing[0]!r} is not a row of "
+                           f"{', '.join(names)} (its rows: {', '.join(rows) or 'none'})")
+
+    failed = total = 0
+    for data, tables, corr_table, pairs, variants in grids:
+        names = [t.name for t in tables] + (["corrections"] if corr_table else [])
         if only:
             pairs = [(e, t) for e, t in pairs if e in only]
         spec_pairs = []
@@ -377,8 +403,7 @@ def _cmd_run(args) -> int:
         for e, t in spec_pairs:
             # The corrections table's task gets every configuration it needs
             # (its reference runs are the paper table's, shared by key).
-            vmap = ({e.name: tuple(dict.fromkeys(
-                        (args.variant, *variants.get(e.name, ()))))}
+            vmap = ({e.name: tuple(dict.fromkeys((args.variant, *variants.get(e.name, ()))))}
                     if corr_table is not None and t.name == corr_table.task else None)
             for req in requests_for([(e, t)], data, quick=args.quick, tiny=args.tiny,
                                     seeds=seeds, variant=args.variant, variants=vmap):
@@ -387,8 +412,8 @@ def _cmd_run(args) -> int:
         if not args.quiet:
             print(f"simsbench: {data}: {len(requests)} runs for {', '.join(names)}",
                   file=sys.stderr)
-        result = run_grid(requests, args.results, jobs=args.jobs, backend=args.backend,
-                          force=args.force, progress=not args.quiet,
+        result = run_grid(requests, args.results, jobs=args.jobs, threads=args.threads,
+                          backend=args.backend, force=args.force, progress=not args.quiet,
                           scheduler=args.scheduler)
         if not args.quiet:
             n_other = len(result.computed) - len(result.trained)
@@ -396,6 +421,7 @@ def _cmd_run(args) -> int:
                   f"{len(result.cached)} cached, {n_other} skipped or not runnable",
                   file=sys.stderr)
         failed += sum(1 for r in result.records if r["status"] == "error")
+        total += len(requests)
         slug = data_slug(data)
         info = read_data_record(args.results, slug, result.data_info.get("fingerprint"))
         if info is None:
@@ -419,9 +445,10 @@ def _cmd_run(args) -> int:
                                   render(rt, fmt))
             print(render(rt, args.format))
         load_dataset.cache_clear()  # free this dataset before the next one
-    if failed and not args.quiet:
-        print(f"simsbench: {failed} run(s) failed; see the Note column and "
+    if failed:
+        print(f"simsbench: {failed} of {total} runs failed; see the Note column and "
               f"{Path(args.results) / 'logs'}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -562,6 +589,20 @@ def _cmd_report(args) -> int:
     return 0
 
 
+def _record_warnings_in_one_line(show):
+    """A ``warnings.showwarning`` that prints a skipped record as one line on
+    stderr and hands every other warning to ``show``."""
+    from simsbench.results import RecordWarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, RecordWarning):
+            print(f"simsbench: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simsbench`` console script."""
     parser = _parser()
@@ -575,7 +616,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"list": _cmd_list, "data": _cmd_data, "run": _cmd_run, "table": _cmd_table,
                 "figure": _cmd_figure, "report": _cmd_report}
     try:
-        return handlers[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _record_warnings_in_one_line(warnings.showwarning)
+            return handlers[args.command](args)
     except KeyboardInterrupt:
         print(f"\nsimsbench: interrupted; finished runs are kept under "
               f"{Path(getattr(args, 'results', 'results')) / 'runs'} and the next "

@@ -32,6 +32,7 @@ from simsbench.tables import (
     TableRow,
     _header,
     _select,
+    _well_formed,
     record_variant,
 )
 
@@ -119,7 +120,7 @@ def build_corrections_table(
     """
     ct = CORRECTION_TABLES[kind]
     t = ct.definition
-    mine = [r for r in records if r.get("task") == ct.task
+    mine = [r for r in _well_formed(records) if r.get("task") == ct.task
             and r.get("estimator") in dict(ct.estimators)]
     # One data fingerprint and mode for the whole table, then per variant.
     ref_sel, fingerprint, mode = _select(mine, fingerprint, mode, "reference")

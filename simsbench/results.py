@@ -12,17 +12,21 @@ A record is a flat JSON object (see :func:`new_record`).  Its ``status`` is
 said why), ``"error"`` (the run raised; one-line ``reason``, traceback in the
 log) or ``"unavailable"`` (the class cannot be imported).  Only ``ok`` and
 ``skipped`` runs count as finished; the others are retried by the next
-invocation.  Nothing here imports torch.
+invocation.  A file that is unreadable, malformed or holds another run's
+record (its ``key`` is not the file name) is skipped with a
+:class:`RecordWarning`, and its run recomputed.  Nothing here imports torch.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
+import numbers
 import os
 import re
 import sys
 import tempfile
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,11 +36,15 @@ import numpy as np
 __all__ = [
     "FINISHED",
     "RECORD_SCHEMA",
+    "STATUSES",
+    "RecordWarning",
     "aggregate",
     "atomic_write_text",
+    "check_record",
     "data_slug",
     "new_record",
     "read_data_record",
+    "read_record",
     "read_records",
     "record_path",
     "versions",
@@ -47,6 +55,13 @@ __all__ = [
 RECORD_SCHEMA = 1
 FINISHED = ("ok", "skipped")
 """Statuses of finished runs (never recomputed without ``--force``)."""
+STATUSES = ("ok", "skipped", "error", "unavailable")
+"""Every status a record can have."""
+
+
+class RecordWarning(UserWarning):
+    """A record file was skipped: unreadable, malformed, or not the run its
+    file name (its key) says.  The run is recomputed by the next ``run``."""
 
 
 def data_slug(data_spec: str) -> str:
@@ -156,20 +171,76 @@ def write_record(results_dir: str | os.PathLike, record: Mapping[str, Any]) -> P
     return atomic_write_text(path, _dumps(record))
 
 
+def check_record(rec: Any) -> str:
+    """What is wrong with a record's structure (``""`` when nothing is).
+
+    Checks what the runner and the tables read: the identity fields
+    (``key``, ``estimator``, ``task``, ``seed``, ``mode``, ``data`` with its
+    ``fingerprint`` and ``slug``), the ``status`` and ``scores`` (a mapping of
+    metric names to numbers or null), ``created`` and ``versions``.
+    """
+    if not isinstance(rec, Mapping):
+        return f"not a JSON object but {type(rec).__name__}"
+    if rec.get("schema") != RECORD_SCHEMA:
+        return f"schema {rec.get('schema')!r}, this simsbench reads schema {RECORD_SCHEMA}"
+    for name in ("key", "estimator", "task", "mode", "created"):
+        if not isinstance(rec.get(name), str) or not rec.get(name):
+            return f"{name!r} is missing or not a non-empty string"
+    seed = rec.get("seed")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool):
+        return f"'seed' is missing or not an integer: {seed!r}"
+    if rec.get("status") not in STATUSES:
+        return f"'status' is {rec.get('status')!r}, not one of {', '.join(STATUSES)}"
+    data = rec.get("data")
+    if not isinstance(data, Mapping) or not all(
+            isinstance(data.get(k), str) for k in ("fingerprint", "slug")):
+        return "'data' is missing or has no 'fingerprint'/'slug'"
+    scores = rec.get("scores")
+    if not isinstance(scores, Mapping):
+        return f"'scores' is not a mapping but {type(scores).__name__}"
+    for metric, value in scores.items():
+        if value is not None and (not isinstance(value, numbers.Real)
+                                  or isinstance(value, bool)):
+            return f"score {metric!r} is not a number: {value!r}"
+    for name in ("versions", "params"):
+        if name in rec and not isinstance(rec[name], Mapping):
+            return f"{name!r} is not a mapping"
+    for name in ("reason", "estimator_label"):
+        if name in rec and not isinstance(rec[name], str):
+            return f"{name!r} is not a string"
+    return ""
+
+
+def _skip_warning(path, problem: str) -> None:
+    warnings.warn(f"{path}: {problem}; record ignored (the run is recomputed by the next "
+                  "'simsbench run')", RecordWarning, stacklevel=3)
+
+
 def read_record(path: str | os.PathLike) -> dict[str, Any] | None:
-    """One record, or None when the file is unreadable (then it is ignored)."""
+    """One record, or None (with a :class:`RecordWarning`) when the file is
+    unreadable, malformed (:func:`check_record`), or holds another run's
+    record (its ``key`` is not the file name)."""
+    path = Path(path)
     try:
         with open(path, encoding="utf-8") as fh:
             rec = json.load(fh)
-    except (OSError, ValueError):
+    except FileNotFoundError:
         return None
-    if not isinstance(rec, dict) or rec.get("schema") != RECORD_SCHEMA:
+    except (OSError, ValueError) as exc:
+        _skip_warning(path, f"unreadable ({type(exc).__name__}: {exc})")
+        return None
+    problem = check_record(rec)
+    if not problem and rec["key"] != path.stem:
+        problem = f"holds the record of run {rec['key']}, not of run {path.stem}"
+    if problem:
+        _skip_warning(path, problem)
         return None
     return rec
 
 
 def read_records(results_dir: str | os.PathLike, slug: str | None = None) -> list[dict]:
-    """All run records (of one data slug, or of every slug)."""
+    """All run records (of one data slug, or of every slug); damaged or
+    misplaced files are skipped with a :class:`RecordWarning`."""
     base = Path(results_dir) / "runs"
     dirs = [base / slug] if slug else sorted(p for p in base.glob("*") if p.is_dir())
     out = []

@@ -2,32 +2,59 @@
 
 Each run is identified by a cache key, the SHA-256 of
 
-* the estimator's class path and its full canonical parameters (the spec's
-  overrides applied to the class defaults; ``n_threads``/``verbose``
-  excluded) -- never a live torch object,
+* the estimator spec's name (its table row), the estimator's class path and
+  its full canonical parameters (the spec's overrides applied to the class
+  defaults; ``n_threads``/``verbose`` excluded) -- never a live torch object,
 * the task's protocol, protocol parameters and metrics,
 * the paper seed and the run seed derived from it,
+* the number of threads the run computes with (``threads``),
 * the data fingerprint and the simsbench version.
 
 A finished run (status ``ok`` or ``skipped``) is a JSON record under
 ``<results>/runs/<data>/<key>.json`` written atomically as soon as the run
 returns, so an interrupted grid loses nothing and the next invocation
-resumes; ``force=True`` recomputes.  Runs execute with joblib (``jobs``
-workers, joblib's ``loky``, ``threading`` or ``multiprocessing``) or on a
-Dask cluster (``backend="dask"``, :mod:`simsbench._dask`), each worker with
-``cores // jobs`` torch threads.  Nothing here imports
-torch; the estimators do, inside the workers.
+resumes; ``force=True`` recomputes.  A record that is unreadable, malformed,
+or not the run its key names is skipped with a
+:class:`~simsbench.results.RecordWarning` and recomputed.
+
+Threads.  Results depend on the number of threads a run computes with (torch
+and BLAS reductions are split differently: LF-DNN's predictions at 1 and 2
+torch threads differ in the last bits), so the thread count is fixed by the
+run, not by the machine or by ``jobs``: every run computes with ``threads``
+torch intra-op and BLAS/OpenMP threads (default 1), its record says so
+(``n_threads``) and its key includes it.  ``jobs`` only says how many runs
+execute at once, so the same seed gives bit-identical predictions on CPU
+whatever ``jobs`` is.  Runs execute with joblib (``jobs`` workers:
+``loky``, ``threading`` or ``multiprocessing``; prefer ``loky`` for torch
+models, since threads of one process share torch's global RNG) or on a Dask
+cluster (``backend="dask"``, :mod:`simsbench._dask`: one future per run, the
+records written by this process as they arrive).
+
+Concurrency.  Several processes may run grids on one results directory: a
+run is computed only by the process holding its lock file
+``<results>/locks/<key>.lock`` (an OS file lock, via ``filelock``).  A
+process skips the runs another one holds, then waits for them and uses
+their records; a lock left by a killed process is released by the OS and
+taken over.
+
+Estimators see the dataset read-only: a run that writes into ``X`` fails
+with an error instead of changing the data of the runs after it (the dataset
+is cached per process).  Nothing here imports torch; the estimators do,
+inside the workers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import os
 import sys
+import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +64,7 @@ from simsbench._version import __version__
 from simsbench.estimators._fidelity import apply_variant, variant_of
 from simsbench.results import (
     FINISHED,
+    RecordWarning,
     atomic_write_text,
     data_slug,
     new_record,
@@ -57,8 +85,10 @@ __all__ = [
     "Progress",
     "RunRequest",
     "RunnerError",
+    "check_backend",
     "derive_seed",
     "execute_run",
+    "lock_path",
     "plan_runs",
     "run_grid",
 ]
@@ -71,9 +101,11 @@ clips (and as many unlabelled ones); valid and test stay whole.  A smoke run:
 its numbers say nothing about the models."""
 
 EXCLUDED_PARAMS = ("n_threads", "verbose")
-"""Parameters that do not change a run's result and stay out of its key."""
+"""Parameters that stay out of a run's ``params``: ``verbose`` does not change
+the result, ``n_threads`` is set by the runner (the key has ``threads``)."""
 
 BACKENDS = ("loky", "threading", "multiprocessing", "dask")
+"""The backends ``--backend`` names: joblib's, and Dask (:mod:`simsbench._dask`)."""
 
 
 class RunnerError(RuntimeError):
@@ -124,6 +156,7 @@ class PlannedRun:
     run_seed: int = 0
     data_info: dict = field(default_factory=dict)
     variant: str = ""
+    n_threads: int = 1
 
     def base_record(self) -> dict[str, Any]:
         req = self.request
@@ -142,6 +175,7 @@ class PlannedRun:
             mode=req.mode,
             variant=self.variant or req.variant,
             requested_variant=req.variant,
+            n_threads=self.n_threads,
             data=dict(self.data_info),
         )
 
@@ -190,16 +224,25 @@ def _build(req: RunRequest, kind: str, run_seed: int):
     return est, variant
 
 
-def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRun]:
-    """Compute each request's cache key (imports estimator classes, not data)."""
+def plan_runs(requests: Sequence[RunRequest], data_info: dict,
+              threads: int = 1) -> list[PlannedRun]:
+    """Compute each request's cache key (imports estimator classes, not data).
+
+    ``threads`` is the number of threads every run computes with; it is part
+    of the key (results depend on it).
+    """
     out = []
     for req in requests:
         run_seed = derive_seed(req.seed, req.task.seed_key)
         task_key = req.task.canonical()
         base = {
+            # the spec's name too: two specs of one class and parameters are
+            # two table rows, each with its own record
+            "estimator": req.estimator.name,
             "task": task_key,
             "seed": req.seed,
             "run_seed": run_seed,
+            "threads": int(threads),
             "data": data_info["fingerprint"],
             "simsbench": __version__,
         }
@@ -219,7 +262,7 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
                              "overrides": req.estimator.overrides(data_info["kind"])})
             out.append(PlannedRun(req, key, None, None, unavailable=reason,
                                   unavailable_status=status, run_seed=run_seed,
-                                  data_info=data_info))
+                                  data_info=data_info, n_threads=int(threads)))
             continue
         params = {k: v for k, v in est.get_params(deep=False).items()
                   if k not in EXCLUDED_PARAMS}
@@ -228,7 +271,8 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict) -> list[PlannedRu
         params_c = canonical(params)
         key = spec_hash({**base, "class": class_path, "params": params_c})
         out.append(PlannedRun(req, key, class_path, params_c, run_seed=run_seed,
-                              data_info=data_info, variant=variant))
+                              data_info=data_info, variant=variant,
+                              n_threads=int(threads)))
     return out
 
 
@@ -238,12 +282,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict, str]:
+def execute_run(planned: PlannedRun) -> tuple[dict, str]:
     """Run one planned run; returns ``(record, log_text)``.
 
-    Loads the data by its spec (cached per process), builds the estimator,
-    asks the protocol whether to skip, then fits and scores.  Exceptions
-    become an ``"error"`` record (KeyboardInterrupt propagates).
+    Loads the data by its spec (cached per process) and hands it to the
+    protocol read-only, builds the estimator, fixes the thread count to
+    ``planned.n_threads``, asks the protocol whether to skip, then fits and
+    scores.  Exceptions become an ``"error"`` record (KeyboardInterrupt
+    propagates).
     """
     from simsbench.datasets import load_dataset
 
@@ -255,7 +301,7 @@ def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict
         record.update(status=planned.unavailable_status, reason=planned.unavailable)
         return record, planned.unavailable + "\n"
     try:
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        with _captured(log):
             dataset = load_dataset(req.data)
             if dataset.fingerprint != planned.data_info["fingerprint"]:
                 raise RunnerError(
@@ -263,11 +309,11 @@ def execute_run(planned: PlannedRun, n_threads: int | None = None) -> tuple[dict
                 )
             if req.quick and not req.tiny:
                 dataset = dataset.subsample(QUICK_MAX_TRAIN, QUICK_MAX_TRAIN)
+            dataset = read_only(dataset)
             est, _ = _build(req, dataset.kind, planned.run_seed)
-            if n_threads and "n_threads" in est.get_params(deep=False):
-                est.set_params(n_threads=n_threads)
-            elif n_threads and "torch" in sys.modules:
-                sys.modules["torch"].set_num_threads(n_threads)
+            if "n_threads" in est.get_params(deep=False):
+                est.set_params(n_threads=planned.n_threads)
+            _fix_threads(planned.n_threads)
             protocol = req.task.make_protocol()
             skip, reason = protocol.skip(est, dataset)
             if skip:
@@ -302,14 +348,86 @@ def _history(est) -> dict[str, list[float]]:
     return out
 
 
+@contextlib.contextmanager
+def _captured(log: io.StringIO):
+    """Send the run's stdout/stderr to ``log`` -- in the main thread only.
+
+    ``sys.stdout`` is process-wide: runs overlapping in threads (the
+    threading backend, or grids started from several threads) would each
+    restore another's stream and leave it redirected for good, so their
+    output goes to the console instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        log.write("(output not captured: the run executed in a worker thread)\n")
+        yield
+        return
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        yield
+
+
+def read_only(dataset):
+    """``dataset`` with every array a read-only view (no copy).
+
+    The dataset is cached per process and shared by the runs: an estimator
+    that writes into ``X`` gets numpy's "assignment destination is
+    read-only" error instead of changing the data of every later run.
+    """
+    import numpy as np
+
+    def ro(value):
+        if isinstance(value, np.ndarray):
+            value = value.view()
+            value.flags.writeable = False
+        return value
+
+    splits = {}
+    for name, sp in dataset.splits.items():
+        fields = {f.name: ro(getattr(sp, f.name)) for f in dataclasses.fields(sp)
+                  if f.init}
+        fields["labels"] = {k: ro(v) for k, v in sp.labels.items()}
+        splits[name] = dataclasses.replace(sp, **fields)
+    return dataclasses.replace(dataset, splits=splits)
+
+
+_SAVED_THREADS: dict[str, Any] = {}
+
+
+def _fix_threads(n: int) -> None:
+    """Compute with ``n`` torch intra-op and BLAS/OpenMP threads from now on.
+
+    Not undone per run (runs of one process may overlap with the threading
+    backend, and all use the same ``n``); :func:`_restore_threads` puts the
+    settings found before the first run back.
+    """
+    from threadpoolctl import threadpool_limits
+
+    limiter = threadpool_limits(limits=int(n))
+    _SAVED_THREADS.setdefault("limiter", limiter)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        _SAVED_THREADS.setdefault("torch", torch.get_num_threads())
+        if torch.get_num_threads() != n:
+            torch.set_num_threads(int(n))
+
+
+def _restore_threads() -> None:
+    limiter = _SAVED_THREADS.pop("limiter", None)
+    if limiter is not None:
+        limiter.restore_original_limits()
+    n = _SAVED_THREADS.pop("torch", None)
+    torch = sys.modules.get("torch")
+    if n is not None and torch is not None:
+        torch.set_num_threads(n)
+
+
 def _default_metrics(kind: str) -> tuple[str, ...]:
     from simsbench.metrics import metrics_for
 
     return metrics_for(kind)
 
 
-def _execute_payload(planned: PlannedRun, n_threads: int | None):
-    return execute_run(planned, n_threads)
+def _execute_payload(planned: PlannedRun):
+    return execute_run(planned)
 
 
 def _lost_run(planned: PlannedRun, exc: BaseException) -> tuple[dict, str]:
@@ -330,7 +448,7 @@ class Progress:
         self.enabled = enabled and total > 0
         self.t0 = time.perf_counter()
 
-    def update(self, record: dict) -> None:
+    def update(self, record: dict, note: str = "") -> None:
         self.done += 1
         if not self.enabled:
             return
@@ -340,6 +458,7 @@ class Progress:
         status = record.get("status", "?")
         reason = record.get("reason")
         extra = f" ({reason})" if status != "ok" and reason else ""
+        extra += f" [{note}]" if note else ""
         print(
             f"[{self.done}/{self.total} {100 * self.done / self.total:3.0f}% "
             f"elapsed {_fmt_time(elapsed)} ETA {_fmt_time(eta)}] "
@@ -356,9 +475,27 @@ def _fmt_time(seconds: float) -> str:
     return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
-def _setup_backend(backend: str) -> None:
-    if backend not in BACKENDS:
-        raise RunnerError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+_BACKEND_PACKAGES = {
+    "dask": ("distributed", "--backend dask needs dask.distributed: "
+                            "pip install 'simsbench[dask]'"),
+}
+
+
+def check_backend(backend: str) -> None:
+    """Fail (one line) on a backend that is unknown or not installed.
+
+    Checked before anything runs, whatever the number of pending runs.
+    """
+    import importlib.util
+
+    known = (*BACKENDS, "sequential")
+    if backend not in known:
+        raise RunnerError(f"--backend: unknown backend {backend!r}; choose from "
+                          f"{', '.join(known)}")
+    if backend in _BACKEND_PACKAGES:
+        package, message = _BACKEND_PACKAGES[backend]
+        if importlib.util.find_spec(package) is None:
+            raise RunnerError(message)
 
 
 def data_info_of(dataset, data_spec: str) -> dict[str, Any]:
@@ -420,11 +557,44 @@ class GridResult:
         return [r["key"] for r in self.records if r["key"] in done and r["status"] == "ok"]
 
 
+def lock_path(results_dir: str | os.PathLike, key: str) -> Path:
+    """The lock file of run ``key``: held by the process computing it."""
+    return Path(results_dir) / "locks" / f"{key}.lock"
+
+
+def _record_mismatch(rec: dict, planned: PlannedRun) -> str:
+    """What differs between a stored record and the run its key names."""
+    want = planned.base_record()
+    for name in ("estimator", "task", "seed", "run_seed", "mode", "class_path", "n_threads"):
+        if rec.get(name) != want.get(name):
+            return (f"its {name!r} is {rec.get(name)!r}, but the run of this key has "
+                    f"{want.get(name)!r}")
+    if rec["data"].get("fingerprint") != want["data"]["fingerprint"]:
+        return "its data fingerprint is not the run's"
+    return ""
+
+
+def _finished_record(results_dir, planned: PlannedRun) -> dict | None:
+    """The stored record of ``planned`` if it is finished, well formed and
+    really this run's (else None, with a RecordWarning for a bad one)."""
+    path = record_path(results_dir, planned.data_info["slug"], planned.key)
+    rec = read_record(path)
+    if rec is None:
+        return None
+    problem = _record_mismatch(rec, planned)
+    if problem:
+        warnings.warn(f"{path}: {problem}; record ignored, the run is recomputed",
+                      RecordWarning, stacklevel=3)
+        return None
+    return rec if rec.get("status") in FINISHED else None
+
+
 def run_grid(
     requests: Sequence[RunRequest],
     results_dir: str | os.PathLike = "results",
     *,
     jobs: int = 1,
+    threads: int = 1,
     backend: str = "loky",
     force: bool = False,
     progress: bool = True,
@@ -436,14 +606,19 @@ def run_grid(
 
     All requests must share one data spec.  Records are written as each run
     returns (atomically), so an interrupted grid resumes where it stopped.
+    Each run is computed under its lock file, so concurrent processes on one
+    ``results_dir`` never compute the same run twice.
 
     Parameters
     ----------
     requests : sequence of RunRequest
     results_dir : path, default="results"
     jobs : int, default=1
-        Parallel runs (joblib ``n_jobs``); each gets ``cores // jobs`` torch
-        threads.  ``1`` runs in this process.
+        Runs executed at once (joblib ``n_jobs``); ``1`` runs in this
+        process.  Does not change any result.
+    threads : int, default=1
+        Torch intra-op and BLAS/OpenMP threads of every run.  Results depend
+        on it, so it is in each run's key and record (``n_threads``).
     backend : str, default="loky"
         ``"loky"``, ``"threading"`` or ``"multiprocessing"`` (joblib), or
         ``"dask"``: one future per run on a Dask cluster, records written by
@@ -456,63 +631,140 @@ def run_grid(
         Recompute finished runs.
     progress : bool, default=True
         Print one progress line per run (with an ETA) to ``stream``.
+
+    Raises
+    ------
+    RunnerError
+        Several data specs, ``jobs`` or ``threads`` below 1, or an unknown
+        or uninstalled ``backend`` (checked before anything runs).
     """
+    from filelock import FileLock, Timeout
+
     from simsbench.datasets import load_dataset
 
+    if jobs < 1:
+        raise RunnerError(f"--jobs must be >= 1, got {jobs}")
+    if threads < 1:
+        raise RunnerError(f"--threads must be >= 1, got {threads}")
+    check_backend(backend)
     if not requests:
         return GridResult([], [], [], {})
     specs = {r.data for r in requests}
     if len(specs) != 1:
         raise RunnerError(f"run_grid takes one data spec at a time, got {sorted(specs)}")
     data_spec = specs.pop()
-    if jobs < 1:
-        raise RunnerError(f"--jobs must be >= 1, got {jobs}")
-    _setup_backend(backend)  # a bad name fails before any data is loaded
     dataset = load_dataset(data_spec)
     data_info = store_data_record(results_dir, dataset, data_spec)
     data_info = {k: data_info[k] for k in
                  ("spec", "slug", "name", "kind", "fingerprint", "description", "synthetic")}
-    planned = plan_runs(requests, data_info)
+    planned = plan_runs(requests, data_info, threads)
     records: dict[str, dict] = {}
     todo: list[PlannedRun] = []
     cached: list[str] = []
     for p in planned:
-        rec = None if force else read_record(record_path(results_dir, data_info["slug"], p.key))
-        if rec is not None and rec.get("status") in FINISHED:
+        rec = None if force else _finished_record(results_dir, p)
+        if rec is not None:
             records[p.key] = rec
             cached.append(p.key)
         else:
             todo.append(p)
     bar = Progress(len(todo), stream=stream, enabled=progress)
-    n_threads = max(1, (os.cpu_count() or 1) // jobs)
     computed: list[str] = []
     logs_dir = Path(results_dir) / "logs"
+    held: dict[str, FileLock] = {}
+
+    def claim(p: PlannedRun) -> bool | None:
+        """Lock ``p``: True (ours to compute), False (finished by another
+        process meanwhile) or None (another process holds it)."""
+        path = lock_path(results_dir, p.key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(path, thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        # Under the lock: another process may have finished it since planning.
+        rec = None if force else _finished_record(results_dir, p)
+        if rec is not None:
+            lock.release()
+            records[p.key] = rec
+            cached.append(p.key)
+            bar.update(rec, note="computed by another process")
+            return False
+        held[p.key] = lock
+        return True
 
     def finish(rec: dict, log_text: str) -> None:
-        write_record(results_dir, rec)
-        atomic_write_text(logs_dir / f"{rec['key']}.log", _log_header(rec) + log_text)
+        try:
+            write_record(results_dir, rec)
+            atomic_write_text(logs_dir / f"{rec['key']}.log", _log_header(rec) + log_text)
+        finally:
+            lock = held.pop(rec["key"], None)
+            if lock is not None:
+                lock.release()
         records[rec["key"]] = rec
         computed.append(rec["key"])
         bar.update(rec)
         if on_record is not None:
             on_record(rec)
 
-    if backend == "dask" and todo:
-        from simsbench._dask import run_on_dask
+    def run_all(runs: list[PlannedRun]) -> list[PlannedRun]:
+        """Compute the runs this process can lock; return the others."""
+        busy: list[PlannedRun] = []
+        if backend == "dask":
+            mine = []
+            for p in runs:
+                got = claim(p)
+                if got:
+                    mine.append(p)
+                elif got is None:
+                    busy.append(p)
+            if mine:
+                from simsbench._dask import run_on_dask
 
-        run_on_dask(todo, _execute_payload, finish, _lost_run, n_threads=n_threads,
-                    scheduler=scheduler, n_workers=jobs)
-    elif backend == "dask" or jobs == 1 or len(todo) <= 1:
-        for p in todo:
-            finish(*execute_run(p, n_threads))
-    else:
+                run_on_dask(mine, _execute_payload, finish, _lost_run, scheduler=scheduler,
+                            n_workers=jobs)
+            return busy
+        if jobs == 1 or len(runs) <= 1 or backend == "sequential":
+            for p in runs:
+                got = claim(p)
+                if got:
+                    finish(*execute_run(p))
+                elif got is None:
+                    busy.append(p)
+            return busy
         from joblib import Parallel, delayed, parallel_config
 
-        _setup_backend(backend)
+        def tasks():  # consumed lazily: a run is locked just before it is sent
+            for p in runs:
+                got = claim(p)
+                if got:
+                    yield delayed(_execute_payload)(p)
+                elif got is None:
+                    busy.append(p)
+
         with parallel_config(backend=backend, n_jobs=jobs):
             parallel = Parallel(return_as="generator_unordered")
-            for rec, log_text in parallel(delayed(_execute_payload)(p, n_threads) for p in todo):
+            for rec, log_text in parallel(tasks()):
                 finish(rec, log_text)
+        return busy
+
+    try:
+        waiting = run_all(todo)
+        while waiting:
+            first = waiting[0]
+            if progress:
+                print(f"waiting for {first.request.estimator.name} / "
+                      f"{first.request.task.name} / seed {first.request.seed}: another "
+                      f"process is computing it ({lock_path(results_dir, first.key)})",
+                      file=bar.stream, flush=True)
+            with FileLock(lock_path(results_dir, first.key), thread_local=False):
+                pass  # the other process finished (or died: the OS freed its lock)
+            waiting = run_all(waiting)
+    finally:
+        for lock in held.values():
+            lock.release()
+        _restore_threads()
     ordered = [records[p.key] for p in planned if p.key in records]
     return GridResult(ordered, computed, cached, data_info)
 

@@ -34,13 +34,20 @@ import csv
 import io
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from simsbench.results import aggregate, read_data_record, read_records
+from simsbench.results import (
+    RecordWarning,
+    aggregate,
+    check_record,
+    read_data_record,
+    read_records,
+)
 from simsbench.stats import PAPER_RUNS, TestResult, ci95, compare, welch_from_summary
 
 __all__ = [
@@ -348,6 +355,21 @@ class RenderedTable:
         return render(self, fmt)
 
 
+def _well_formed(records: Iterable[Any]) -> list[dict]:
+    """The records a table can use; malformed ones are left out with a
+    :class:`~simsbench.results.RecordWarning` (never an AttributeError)."""
+    out = []
+    for r in records:
+        problem = check_record(r)
+        if problem:
+            key = r.get("key", "?") if isinstance(r, Mapping) else "?"
+            warnings.warn(f"record {key}: {problem}; left out of the table",
+                          RecordWarning, stacklevel=3)
+        else:
+            out.append(r)
+    return out
+
+
 #: What each configuration means, for table headers.
 VARIANT_TEXT = {
     "reference": "reference implementation (MMSA / ch-sims-v2 behaviour, defects included: "
@@ -485,8 +507,10 @@ def build_table(
     ----------
     table : TableDef or str
     records : sequence of dict
-        Run records; those of other tables are ignored.  When several data
-        fingerprints or modes are present, the newest is used unless given.
+        Run records; those of other tables are ignored, malformed ones are
+        left out with a :class:`~simsbench.results.RecordWarning`.  When
+        several data fingerprints or modes are present, the newest is used
+        unless given.
     data_info : mapping, default=None
         The stored data record (description, split table); needed for the
         split tables and used in the header.
@@ -501,6 +525,7 @@ def build_table(
     """
     table = get_table(table) if isinstance(table, str) else table
     rows: list[TableRow] = []
+    records = _well_formed(records)
     if table.source == "data":
         columns = table.class_names
         if not data_info or "split_table" not in data_info:

@@ -72,7 +72,7 @@ def test_rerun_skips_finished_runs_and_force_recomputes(tmp_path, sims_pkl):
         assert saved["run_seed"] == derive_seed(saved["seed"], "sims_multimodal")
 
 
-def test_cache_key_ignores_threads_but_not_seed(tmp_path, sims_pkl):
+def test_cache_key_depends_on_seed_and_quick(tmp_path, sims_pkl):
     a = run_grid(requests_for([(_svr(), _task())], sims_pkl, seeds=(1,)), tmp_path,
                  progress=False, jobs=1)
     b = run_grid(requests_for([(_svr(), _task())], sims_pkl, seeds=(12,)), tmp_path,
@@ -221,6 +221,7 @@ def test_deep_estimator_run_is_capped_in_quick_mode(tmp_path, sims_pkl):
     assert rec["n_epochs"] <= QUICK_MAX_EPOCHS
     assert rec["params"]["random_state"] == derive_seed(1, "sims_multimodal")
     assert "n_threads" not in rec["params"] and rec["n_params"] > 0
+    assert rec["n_threads"] == 1  # the runner's, in the record and the key
     assert rec["mode"] == "tiny+quick" and "torch" in rec["versions"]
 
 

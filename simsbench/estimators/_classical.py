@@ -10,7 +10,7 @@ from sklearn.svm import SVR
 from sklearn.utils.validation import check_is_fitted
 
 from simsbench.datasets import MODALITIES
-from simsbench.estimators._inputs import check_X, lengths_of, masked_mean
+from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_mean
 
 
 class ModalityPooler(TransformerMixin, BaseEstimator):
@@ -163,11 +163,25 @@ class PooledSVR(RegressorMixin, BaseEstimator):
         self.text_pooling = text_pooling
 
     def fit(self, X, y):
-        y = np.asarray(y, dtype=np.float64)
+        """Pool, standardise and fit the SVR.
+
+        Parameters
+        ----------
+        X : dict of arrays
+            ``dataset.X("train")`` or a plain dict with the same keys.
+        y : array of shape (n,) or (n, k)
+            M labels, or the M/T/A/V matrix (only M is used; it must be
+            finite).
+
+        Returns
+        -------
+        self
+        """
+        name = type(self).__name__
+        n = check_X(X, _as_modalities(self.modalities), name)
+        y = check_y(y, n, name)
         if y.ndim == 2:
             y = y[:, 0]
-        if y.shape[0] != len(X):
-            raise ValueError(f"X has {len(X)} samples but y has {y.shape[0]}")
         self.pipeline_ = make_pipeline(
             ModalityPooler(self.modalities, self.pooling, self.text_pooling),
             StandardScaler(),
@@ -178,6 +192,7 @@ class PooledSVR(RegressorMixin, BaseEstimator):
 
     def predict(self, X):
         check_is_fitted(self, "pipeline_")
+        check_X(X, self.pipeline_[0].modalities_, type(self).__name__)
         return self.pipeline_.predict(X).astype(np.float64)
 
     def score(self, X, y, sample_weight=None):

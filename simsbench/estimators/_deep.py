@@ -45,7 +45,7 @@ from skorch.callbacks import Callback, EarlyStopping
 
 from simsbench.datasets import LENGTH_KEYS, MODALITIES
 from simsbench.estimators._fidelity import Correction
-from simsbench.estimators._inputs import check_X, lengths_of, masked_mean
+from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_mean
 
 __all__ = [
     "DeepRegressor",
@@ -632,6 +632,8 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         col_m = y if y.ndim == 1 else y[:, 0]
         if np.isnan(col_m).all():
             raise ValueError(f"{type(self).__name__}: {what} has no labelled row")
+        check_y(y, n, type(self).__name__, what=what,
+                semi_supervised=bool(getattr(type(self), "_semi_supervised", False)))
         return y
 
     def _seed(self) -> int:
