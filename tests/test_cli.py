@@ -221,7 +221,7 @@ def test_data_describe(env, data_files, capsys):
     (["run", "table2", "--data", "synthetic:mosi"], "unknown synthetic dataset"),
     (["run", "table2", "--jobs", "0"], "--jobs must be >= 1"),
     (["run", "table2", "--threads", "0"], "--threads must be >= 1"),
-    (["run", "table2", "--backend", "lokyy"], "--backend: unknown joblib backend 'lokyy'"),
+    (["run", "table2", "--backend", "lokyy"], "--backend: unknown backend 'lokyy'"),
     (["run", "table2", "--estimators", "lf_dnn,nope"], "unknown estimator spec 'nope'"),
     (["run", "table2", "--seeds", "1,x"], "--seeds: comma-separated integers"),
     (["table", "table2"], "no records for synthetic:sims"),

@@ -83,9 +83,11 @@ def test_unknown_correction_names_the_estimator_and_its_corrections():
 
 def _rec(est, variant, seed, mae, task="sims_multimodal", created="2026-01-01T00:00:00"):
     scores = dict(acc2=0.7, acc3=0.6, acc5=0.3, f1=0.7, mae=mae, corr=0.5)
-    return {"estimator": est, "task": task, "seed": seed, "status": "ok", "scores": scores,
+    return {"schema": 1, "key": f"{est}-{variant}-{seed}", "estimator": est, "task": task,
+            "seed": seed, "status": "ok", "scores": scores,
             "mode": "full", "variant": variant, "requested_variant": variant,
-            "created": created, "data": {"fingerprint": "fp", "synthetic": True,
+            "created": created, "data": {"fingerprint": "fp", "slug": "synthetic-sims",
+                                         "synthetic": True,
                                          "description": "synthetic:sims -- simulated"}}
 
 

@@ -116,7 +116,8 @@ def test_figure_errors_are_one_line(quick_results, capsys):
 
 # --- from hand-made records: several seeds, synthetic data -----------------
 
-SYNTH = {"fingerprint": "f" * 64, "spec": "synthetic:sims", "synthetic": True,
+SYNTH = {"fingerprint": "f" * 64, "slug": "synthetic-sims", "spec": "synthetic:sims",
+         "synthetic": True,
          "description": "synthetic:sims (tiny) -- simulated data, NOT CH-SIMS results"}
 
 
@@ -127,6 +128,7 @@ def _records(data, n_seeds=5):
         for seed in (1, 12, 123, 1234, 12345)[:n_seeds]:
             a = 0.70 + 0.03 * i + rng.normal(0, 0.003)
             out.append({
+                "schema": 1, "key": f"{est}-{seed}",
                 "estimator": est, "task": "sims_multimodal", "seed": seed,
                 "run_seed": seed * 3, "status": "ok", "mode": "full",
                 "variant": "reference", "created": "2026",

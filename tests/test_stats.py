@@ -159,15 +159,18 @@ from simsbench.runner import _history, derive_seed  # noqa: E402
 from simsbench.tables import build_table, render  # noqa: E402
 
 PAPER_SEEDS = (1, 12, 123, 1234, 12345)
-SYNTH = {"fingerprint": "abc", "spec": "synthetic:sims", "synthetic": True,
+SYNTH = {"fingerprint": "abc", "slug": "synthetic-sims", "spec": "synthetic:sims",
+         "synthetic": True,
          "description": "synthetic:sims (tiny) -- simulated data, NOT CH-SIMS results"}
-REAL = {"fingerprint": "def", "spec": "/data/unaligned_39.pkl", "synthetic": False,
+REAL = {"fingerprint": "def", "slug": "unaligned_39", "spec": "/data/unaligned_39.pkl",
+        "synthetic": False,
         "description": "unaligned_39.pkl (sha256 def)"}
 
 
 def _rec(est, task, seed, acc, run_seed=None, data=SYNTH):
     scores = dict(acc2=acc, acc3=acc, acc5=acc, f1=acc, mae=1 - acc, corr=acc)
-    return {"estimator": est, "task": task, "seed": seed, "status": "ok", "mode": "full",
+    return {"schema": 1, "key": f"{est}-{task}-{seed}", "estimator": est, "task": task,
+            "seed": seed, "status": "ok", "mode": "full",
             "variant": "reference",
             "run_seed": run_seed, "created": "2026-01-01", "data": data, "scores": scores}
 
