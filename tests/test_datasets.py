@@ -272,7 +272,8 @@ def test_label_range_error(mmsa_pickle, tmp_path):
         d["train"]["regression_labels_T"] = d["train"]["regression_labels_T"] * 0 + 2.5
 
     path = _rewrite(raw, tmp_path, big)
-    with pytest.raises(MMSAFormatError, match=r"bad\.pkl: train/regression_labels_T: labels outside"):
+    with pytest.raises(MMSAFormatError,
+                       match=r"bad\.pkl: train/regression_labels_T: labels outside"):
         load_mmsa(path, cache=False, kind="sims")
 
 

@@ -620,3 +620,19 @@ def test_truncated_and_corrupted_files_give_one_line_errors(tmp_path):
                     load_mmsa(path, cache=False)
             except MMSAFormatError as exc:
                 assert "\n" not in str(exc) and str(exc).startswith(f"{path}: "), str(exc)
+
+
+def test_ids_and_transcripts_of_any_scalars_become_text(tmp_path):
+    data = _base()
+    data["train"]["raw_text"] = ["a", None, 3, b"\xe4\xbd\xa0", 1.5, "x"]
+    data["valid"]["id"] = np.array([7, 8, 9])
+    path = write_mmsa(data, tmp_path / "ids.pkl")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_mmsa(path, cache=False)
+    assert ds["train"].raw_text.tolist() == ["a", "None", "3", "\u4f60", "1.5", "x"]
+    assert ds["valid"].ids.tolist() == ["7", "8", "9"]
+    data["train"]["raw_text"] = ["a", ["nested"]] * 3
+    path = write_mmsa(data, tmp_path / "ids2.pkl")
+    with pytest.raises(MMSAFormatError, match=r"ids2\.pkl: train/raw_text: is ragged"):
+        load_mmsa(path, cache=False)

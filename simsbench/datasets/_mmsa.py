@@ -175,7 +175,17 @@ def _check_label_range(y: np.ndarray, ctx: _Context, split: str, key: str, bound
     return y.astype(np.float32)
 
 
+_SCALARS = (str, bytes, int, float, complex, type(None), np.generic)
+
+
 def _strings(raw, n: int, ctx: _Context, split: str, key: str) -> np.ndarray:
+    if isinstance(raw, list | tuple) and all(isinstance(x, _SCALARS) for x in raw):
+        # ids and transcripts as written: any scalar becomes its text
+        items = [x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in raw]
+        width = max(map(len, items), default=1)
+        ctx.budget.take(len(items) * 4 * width, f"{ctx.where}: {split}/{fmt_key(key)}",
+                        f"{len(items)} strings of up to {width} characters")
+        raw = np.array(items, dtype=f"U{max(width, 1)}")
     a, _ = ctx.array(raw, split, key)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
