@@ -636,3 +636,13 @@ def test_ids_and_transcripts_of_any_scalars_become_text(tmp_path):
     path = write_mmsa(data, tmp_path / "ids2.pkl")
     with pytest.raises(MMSAFormatError, match=r"ids2\.pkl: train/raw_text: is ragged"):
         load_mmsa(path, cache=False)
+
+
+def test_first_format_cache_entries_are_removed(mmsa_pickle, tmp_path):
+    path, _ = mmsa_pickle
+    legacy = tmp_path / "cache" / "mmsa" / ("ab" * 16)
+    legacy.mkdir(parents=True)
+    (legacy / "meta.json").write_text("{}")
+    (legacy / "train.text.npy").write_bytes(b"x")
+    _load(path, tmp_path / "cache")
+    assert not legacy.exists()

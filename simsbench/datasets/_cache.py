@@ -206,13 +206,19 @@ def write_entry(root: Path, key: str, ds: MultimodalDataset, info: dict) -> Path
 
 
 def _remove_abandoned(root: Path, key: str, keep: str, age: float = 3600.0) -> None:
-    """Array directories of ``key`` left by interrupted writers."""
+    """Array directories of ``key`` left by interrupted writers, and entries
+    of the first cache format (``<32 hex digits>/meta.json``, keyed by path,
+    size and mtime), which no load reads any more."""
     now = time.time()
     for d in root.glob(f"{key}.*"):
         if d.is_dir() and d.name != keep:
             with contextlib.suppress(OSError):
                 if now - d.stat().st_mtime > age:
                     shutil.rmtree(d, ignore_errors=True)
+    for d in root.iterdir():
+        if (len(d.name) == 32 and all(c in "0123456789abcdef" for c in d.name)
+                and (d / "meta.json").is_file()):
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def read_entry(root: Path, key: str) -> MultimodalDataset | None:
