@@ -646,3 +646,25 @@ def test_first_format_cache_entries_are_removed(mmsa_pickle, tmp_path):
     (legacy / "train.text.npy").write_bytes(b"x")
     _load(path, tmp_path / "cache")
     assert not legacy.exists()
+
+
+def test_cache_copied_elsewhere_is_verified_not_rebuilt(mmsa_pickle, tmp_path, monkeypatch):
+    """New inodes (a copied or restored cache) are checked against the
+    recorded digests, then remembered; only changed bytes force a rebuild."""
+    import shutil
+
+    from simsbench.datasets import _cache
+
+    path, _ = mmsa_pickle
+    _load(path, tmp_path / "cache")
+    shutil.copytree(tmp_path / "cache", tmp_path / "copy")
+    hashed = []
+    real = _cache.sha256_file
+    monkeypatch.setattr(_cache, "sha256_file", lambda p: hashed.append(p) or real(p))
+    ds, messages = _load(path, tmp_path / "copy")
+    assert messages == [] and isinstance(ds["train"].audio, np.memmap)
+    n_files = len(list((tmp_path / "copy").rglob("*.npy")))
+    assert len([p for p in hashed if str(p).endswith(".npy")]) == n_files
+    hashed.clear()
+    _load(path, tmp_path / "copy")
+    assert not [p for p in hashed if str(p).endswith(".npy")]  # signatures refreshed

@@ -22,15 +22,18 @@ git" problem); a digest is therefore only remembered for files whose
 started, and only if the signature did not change while hashing.  A file
 younger than that is simply hashed again next time.
 
-**Validation.**  Every cached array file's own signature is recorded when it
-is written and compared on every load (a cache file changed, truncated,
-replaced or deleted afterwards no longer matches), its header must give the
-recorded shape and dtype, and the data must be what a validated load
-produces: finite features (one ``min``/``max`` pass over the memory map,
-about 0.1 s for SIMS), lengths within ``[1, L]``, finite labels within the
-dataset's label range, consistent sample counts and widths.  The metadata
-file carries its own SHA-256.  A bad entry is rebuilt from the pickle with a
-warning.
+**Validation.**  Every cached array file's signature and SHA-256 are
+recorded when it is written.  On every load the signature is compared (a
+``stat`` call); where it differs -- the file was changed, truncated,
+replaced or deleted, or merely copied or moved to another inode -- the
+file's content is hashed: the same digest refreshes the recorded signature
+(a moved cache is not rebuilt), another digest marks the entry damaged.
+Every load then checks that each header gives the recorded shape and dtype
+and that the data is what a validated load produces: finite features (one
+``min``/``max`` pass over the memory map, about 0.1 s for SIMS), lengths
+within ``[1, L]``, finite labels within the dataset's label range,
+consistent sample counts and widths.  The metadata file carries its own
+SHA-256.  A bad entry is rebuilt from the pickle with a warning.
 
 **Atomic replacement.**  The arrays of an entry live in a fresh directory
 ``<key>.<token>/``; the entry is committed by atomically replacing
@@ -184,6 +187,7 @@ def write_entry(root: Path, key: str, ds: MultimodalDataset, info: dict) -> Path
         # signatures after every file is closed (ctime settles at the last write)
         for entry in splits.values():
             for rec in entry["arrays"].values():
+                rec["sha256"] = sha256_file(folder / rec["file"])
                 rec["signature"] = signature((folder / rec["file"]).stat())
         meta = {**info, "format": CACHE_FORMAT, "key": key, "dir": folder.name,
                 "name": ds.name, "kind": ds.kind, "description": ds.description,
@@ -243,13 +247,20 @@ def read_entry(root: Path, key: str) -> MultimodalDataset | None:
         if meta["format"] != CACHE_FORMAT or meta["key"] != key:
             raise CacheDamaged(f"{meta_path.name} is of another format or entry")
         folder = root / meta["dir"]
-        splits = {s: _read_split(folder, s, entry) for s, entry in meta["splits"].items()}
+        moved: list[dict] = []
+        splits = {s: _read_split(folder, s, entry, moved) for s, entry in meta["splits"].items()}
         ds = MultimodalDataset(
             splits=splits, name=meta["name"], kind=meta["kind"],
             description=meta["description"], fingerprint=meta["fingerprint"],
             label_range=tuple(meta["label_range"]),
         )
         check_dataset(ds)
+        if moved:  # same bytes under new signatures: remember them
+            for rec in moved:
+                rec["signature"] = rec.pop("new_signature")
+            meta["check"] = _self_check(meta)
+            with contextlib.suppress(OSError):
+                _atomic_write_json(meta_path, meta)
     except CacheDamaged as exc:
         with contextlib.suppress(OSError):
             if meta_path.read_text() != text:
@@ -262,7 +273,7 @@ def read_entry(root: Path, key: str) -> MultimodalDataset | None:
     return ds
 
 
-def _read_split(folder: Path, sname: str, entry: dict) -> Split:
+def _read_split(folder: Path, sname: str, entry: dict, moved: list) -> Split:
     values = {}
     for name, rec in entry["arrays"].items():
         f = folder / rec["file"]
@@ -271,7 +282,10 @@ def _read_split(folder: Path, sname: str, entry: dict) -> Split:
         except FileNotFoundError:
             raise CacheDamaged(f"{rec['file']} is missing") from None
         if sig != rec["signature"]:
-            raise CacheDamaged(f"{rec['file']} changed after it was written")
+            if sig[1] != rec["signature"][1] or sha256_file(f) != rec["sha256"]:
+                raise CacheDamaged(f"{rec['file']} changed after it was written")
+            rec["new_signature"] = sig
+            moved.append(rec)
         try:
             # copy-on-write maps: writable arrays (torch uses them without a
             # copy) whose writes never reach the cache file
