@@ -186,7 +186,7 @@ def test_mmsa_cache_is_used_and_fast(mmsa_pickle, tmp_path):
     path, _ = mmsa_pickle
     cache = tmp_path / "cache"
     first = load_mmsa(path, cache_dir=cache)
-    assert any(cache.rglob("meta.json"))
+    assert any((cache / "mmsa").glob("*.json"))  # the committed entry
     second = load_mmsa(path, cache_dir=cache)
     assert isinstance(second["train"].audio, np.memmap)  # served from the cache
     np.testing.assert_array_equal(first["train"].audio, second["train"].audio)
@@ -240,7 +240,7 @@ def _rewrite(raw, tmp_path, mutate):
 def test_missing_key_names_file_split_key(mmsa_pickle, tmp_path):
     _, raw = mmsa_pickle
     path = _rewrite(raw, tmp_path, lambda d: d["valid"].pop("vision"))
-    with pytest.raises(MMSAFormatError, match=r"split 'valid' lacks key\(s\) \['vision'\]"):
+    with pytest.raises(MMSAFormatError, match=r"bad\.pkl: valid: lacks key\(s\) \['vision'\]"):
         load_mmsa(path, cache=False)
     path = _rewrite(raw, tmp_path, lambda d: d.pop("test"))
     with pytest.raises(MMSAFormatError, match=r"missing split\(s\) \['test'\]"):
@@ -254,14 +254,14 @@ def test_shape_mismatch_error(mmsa_pickle, tmp_path):
         d["train"]["audio"] = d["train"]["audio"][:-2]
 
     path = _rewrite(raw, tmp_path, cut)
-    with pytest.raises(MMSAFormatError, match=r"split 'train', key 'audio': has 28 samples"):
+    with pytest.raises(MMSAFormatError, match=r"bad\.pkl: train/audio: has 28 samples"):
         load_mmsa(path, cache=False)
 
     def flat(d):
         d["test"]["vision"] = d["test"]["vision"][:, 0, :]
 
     path = _rewrite(raw, tmp_path, flat)
-    with pytest.raises(MMSAFormatError, match=r"'vision': expected a 3-D array"):
+    with pytest.raises(MMSAFormatError, match=r"bad\.pkl: test/vision: expected a 3-D array"):
         load_mmsa(path, cache=False)
 
 
@@ -272,7 +272,8 @@ def test_label_range_error(mmsa_pickle, tmp_path):
         d["train"]["regression_labels_T"] = d["train"]["regression_labels_T"] * 0 + 2.5
 
     path = _rewrite(raw, tmp_path, big)
-    with pytest.raises(MMSAFormatError, match=r"'regression_labels_T': labels outside"):
+    with pytest.raises(MMSAFormatError,
+                       match=r"bad\.pkl: train/regression_labels_T: labels outside"):
         load_mmsa(path, cache=False, kind="sims")
 
 

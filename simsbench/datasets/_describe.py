@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
 
 from simsbench.datasets._base import LABELS, SPLITS, MultimodalDataset
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CLASS_NAMES = ("NG", "WN", "NU", "WP", "PS")
 # The Acc-5 bins of the SIMS metric: (lo, hi] intervals with outer edges +-1.01.
@@ -20,6 +24,8 @@ def five_class(y: np.ndarray) -> np.ndarray:
 
 def split_table(ds: MultimodalDataset) -> pd.DataFrame:
     """Table 3 of the CH-SIMS paper: clips per split and five-class M label."""
+    import pandas as pd  # lazily: loading a dataset needs no pandas
+
     rows = {}
     for s in SPLITS:
         y = ds.y(s, "M")
@@ -36,6 +42,8 @@ def label_statistics(ds: MultimodalDataset, split: str | None = None) -> dict:
     ``"difference"`` (the matrix D_ij = mean((y_i - y_j)**2) over clips).
     Uses all supervised splits unless ``split`` is given.
     """
+    import pandas as pd
+
     labels = ds.available_labels
     splits = [split] if split else [s for s in SPLITS]
     y = np.concatenate([ds.y(s, labels).reshape(-1, len(labels)) for s in splits])

@@ -15,7 +15,9 @@ def parse_data_spec(spec: str) -> tuple[str, dict]:
     """Split ``"synthetic:sims"``, ``"synthetic:simsv2?n_unlabelled=500"`` or
     ``"PATH[+UNLABELLED_PATH]"`` into ``(kind, options)``.
 
-    ``kind`` is ``"synthetic"`` or ``"file"``.
+    ``kind`` is ``"synthetic"`` or ``"file"``.  A path may itself contain
+    '+': an existing file named by the whole spec is taken as it is, and
+    ``PATH+UNLABELLED_PATH`` is cut where both sides are existing files.
     """
     if spec.startswith("synthetic:"):
         rest = spec[len("synthetic:"):]
@@ -35,8 +37,35 @@ def parse_data_spec(spec: str) -> tuple[str, dict]:
             except ValueError:
                 raise ValueError(f"{spec!r}: option {key!r} needs an integer") from None
         return "synthetic", opts
-    path, _, unlabelled = spec.partition("+")
-    return "file", {"path": os.path.expanduser(path), "unlabelled": unlabelled or None}
+    path, unlabelled = _split_files(spec)
+    return "file", {"path": path, "unlabelled": unlabelled}
+
+
+def _split_files(spec: str) -> tuple[str, str | None]:
+    """``PATH`` or ``PATH+UNLABELLED_PATH``, where either path may contain '+'.
+
+    An existing file named by the whole spec wins; otherwise the spec is cut
+    at the '+' whose two sides are existing files (an error if several are);
+    otherwise at the first '+' whose left side exists, or at the first '+'
+    (the loader then names the missing file).
+    """
+    def file(p: str) -> bool:
+        return os.path.isfile(os.path.expanduser(p))
+
+    whole = os.path.expanduser(spec)
+    if "+" not in spec or file(spec):
+        return whole, None
+    cuts = [(spec[:i], spec[i + 1:]) for i, c in enumerate(spec) if c == "+"]
+    both = [(a, b) for a, b in cuts if file(a) and file(b)]
+    if len(both) > 1:
+        raise ValueError(
+            f"{spec!r}: ambiguous: it can be read as "
+            + " or as ".join(f"{a!r} + unlabelled {b!r}" for a, b in both)
+            + "; rename or link one of the files"
+        )
+    left = [(a, b) for a, b in cuts if file(a)]
+    path, unlabelled = (both or left or cuts)[0]
+    return os.path.expanduser(path), os.path.expanduser(unlabelled) if unlabelled else None
 
 
 @functools.lru_cache(maxsize=4)

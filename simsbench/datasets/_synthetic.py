@@ -65,7 +65,6 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-from sklearn.utils import check_random_state
 
 from simsbench.datasets._base import MODALITIES, MultimodalDataset
 
@@ -229,6 +228,8 @@ def make_synthetic_mmsa(
     spread = {**preset["label_spread"], **(label_spread or {})}
     amb = {**preset["ambiguity"], **(ambiguity or {})}
     stren = {**DEFAULT_STRENGTH, **(strength or {})}
+    from sklearn.utils import check_random_state  # lazily: loading a file needs no sklearn
+
     rng = check_random_state(random_state)
     projections = {
         m: (rng.standard_normal((n_latent, D)) / np.sqrt(n_latent)).astype(np.float32)
