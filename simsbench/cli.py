@@ -7,6 +7,8 @@
     simsbench run tables [--data DATA ...] [--quick] [--jobs N] [--backend NAME] [--force]
     simsbench run TABLE  [--data DATA ...] [...]
     simsbench table TABLE [--data DATA] [--format markdown|latex|csv]
+    simsbench tune ESTIMATOR [--data DATA] [--trials 50] [--seeds 1111,1112,1113]
+                   [--metric mae] [--jobs N] [--backend NAME] [--quick] [--out FILE.toml]
 
 ``DATA`` is ``synthetic:sims`` (the default for the CH-SIMS tables),
 ``synthetic:simsv2`` (the default for the v2 tables) or the path of an
@@ -109,6 +111,41 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default=None,
                    help="which runs: full, quick, ... (default: the newest)")
     _add_common(p, specs=False)
+
+    p = sub.add_parser(
+        "tune", help="random search over an estimator spec's [search] ranges, selected on "
+                     "the validation split; writes the winner as an estimator spec")
+    p.add_argument("estimator", metavar="ESTIMATOR", help="estimator spec name (e.g. lf_dnn)")
+    p.add_argument("--data", default=None, metavar="DATA",
+                   help="data spec (default: the task's, synthetic:sims)")
+    p.add_argument("--task", default=None, metavar="TASK",
+                   help="task to tune on (default: the multimodal task of the data's kind, "
+                        "sims_multimodal or simsv2_multimodal)")
+    p.add_argument("--trials", type=int, default=None, metavar="N",
+                   help="random configurations (default: 50, as the reference)")
+    p.add_argument("--seeds", metavar="SEEDS", default=None,
+                   help="comma-separated tuning seeds; a configuration scores the mean over "
+                        "them (default: 1111,1112,1113, as the reference)")
+    p.add_argument("--metric", default=None, metavar="NAME",
+                   help="validation metric to select on (default: mae, the reference's "
+                        "KeyEval loss)")
+    p.add_argument("--random-state", type=int, default=0, metavar="N",
+                   help="seed of the configuration sampler (default: 0)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: first seed only, the run command's --quick sizes")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="parallel runs (each gets cores // N torch threads)")
+    p.add_argument("--backend", default="loky", metavar="NAME",
+                   help="joblib backend: loky (default), threading, dask, ray, ...")
+    p.add_argument("--force", action="store_true", help="recompute finished trials")
+    p.add_argument("--name", default=None, metavar="NAME",
+                   help="name of the tuned spec (default: ESTIMATOR_tuned)")
+    p.add_argument("--out", default=None, metavar="FILE.toml",
+                   help="where to write the tuned spec (default: "
+                        "RESULTS/tuned/<data>/estimators/NAME.toml)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    _add_common(p)
     return parser
 
 
@@ -221,6 +258,12 @@ def _seeds(value: str | None) -> list[int] | None:
     return seeds
 
 
+def _paper_rows() -> set[str]:
+    from simsbench.tables import TABLES
+
+    return {r.estimator for t in TABLES.values() for r in t.rows if r.estimator}
+
+
 def _cmd_run(args) -> int:
     from simsbench.datasets import load_dataset
     from simsbench.results import atomic_write_text, data_slug, read_data_record
@@ -245,8 +288,11 @@ def _cmd_run(args) -> int:
     only = _names(args.estimators, "--estimators")
     unknown = [n for n in only if n not in specs.estimators]
     if unknown:
+        tuned = sorted(Path(args.results).glob(f"tuned/*/estimators/{unknown[0]}.toml"))
+        hint = f"; {tuned[0]} is a tuned spec: add --specs {tuned[0].parent.parent}" \
+            if tuned else ""
         raise CLIError(f"--estimators: unknown estimator spec {unknown[0]!r} "
-                       f"(`simsbench list estimators` shows them)")
+                       f"(`simsbench list estimators` shows them{hint})")
     seeds = _seeds(args.seeds)
     if args.target == "tables":
         if args.data:
@@ -268,6 +314,11 @@ def _cmd_run(args) -> int:
                     pairs.append((est, task))
         if only:
             pairs = [(e, t) for e, t in pairs if e in only]
+            # A named spec that is no paper row (a tuned or user spec) joins
+            # the tables that take extra rows.
+            extra = [e for e in only if e not in _paper_rows()]
+            pairs += [(e, t.user_task) for t in tables for e in extra
+                      if t.user_task and (e, t.user_task) not in pairs]
         spec_pairs = []
         for e, t in pairs:
             if e not in specs.estimators:
@@ -327,6 +378,43 @@ def _cmd_table(args) -> int:
     return 0
 
 
+def _cmd_tune(args) -> int:
+    from simsbench.specs import load_specs
+    from simsbench.tune import DEFAULT_METRIC, DEFAULT_SEEDS, DEFAULT_TRIALS, tune
+
+    if args.jobs < 1:
+        raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
+    specs = load_specs(args.specs)
+    spec = specs.estimator(args.estimator)
+    if args.data:
+        _check_data(args.data)
+    if args.task:
+        task = specs.task(args.task)
+    else:
+        kind = _data_kind(args.data) if args.data else "sims"
+        task = specs.task("simsv2_multimodal" if kind == "simsv2" else "sims_multimodal")
+    result = tune(
+        spec, task, args.data,
+        n_trials=DEFAULT_TRIALS if args.trials is None else args.trials,
+        seeds=_seeds(args.seeds) or DEFAULT_SEEDS, metric=args.metric or DEFAULT_METRIC,
+        random_state=args.random_state, results_dir=args.results, name=args.name,
+        out=args.out, jobs=args.jobs, backend=args.backend, force=args.force,
+        quick=args.quick, tiny=args.tiny, progress=not args.quiet,
+    )
+    print(result.report, end="")
+    if not args.quiet:
+        table = (result.spec.tables or ("table2",))[0]
+        folder = result.spec_path.parent
+        root = folder.parent if folder.name == "estimators" else \
+            f"DIR (a folder whose estimators/ holds {result.spec_path.name})"
+        print(f"simsbench: {result.computed} run(s) trained, {result.cached} cached; "
+              f"tuned spec {result.spec_path}; report {result.report_paths[0]}\n"
+              f"simsbench: compare default and tuned: simsbench run {table} --data "
+              f"{result.data} --specs {root} --estimators {spec.name},{result.spec.name}",
+              file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simsbench`` console script."""
     parser = _parser()
@@ -337,7 +425,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simsbench.datasets import MMSAFormatError, UnsafePickleError
     from simsbench.specs import SpecError
 
-    handlers = {"list": _cmd_list, "data": _cmd_data, "run": _cmd_run, "table": _cmd_table}
+    handlers = {"list": _cmd_list, "data": _cmd_data, "run": _cmd_run, "table": _cmd_table,
+                "tune": _cmd_tune}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
