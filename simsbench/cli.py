@@ -141,8 +141,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, metavar="NAME",
                    help="name of the tuned spec (default: ESTIMATOR_tuned)")
     p.add_argument("--out", default=None, metavar="FILE.toml",
-                   help="where to write the tuned spec (default: "
-                        "RESULTS/tuned/<data>/estimators/NAME.toml)")
+                   help="where to write the tuned spec; its file name is the spec's name "
+                        "(default: RESULTS/tuned/<data>/estimators/NAME.toml)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     _add_common(p)

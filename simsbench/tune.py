@@ -306,7 +306,6 @@ class TuneResult:
     report: str = ""
 
 
-
 def _tables_for_task(task: str) -> list[str]:
     from simsbench.tables import TABLES
 
