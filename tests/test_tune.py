@@ -422,3 +422,18 @@ def test_killed_tune_resumes_without_recomputing_finished_trials(ridge, sims_fil
     for name, text in finished.items():
         assert (runs / name).read_text() == text  # not recomputed, not rewritten
     assert len([p for p in runs.glob("*.json") if not p.name.startswith("_")]) == 6
+
+
+def test_runs_score_the_validation_split_too(tiny):
+    from simsbench.estimators import PooledSVR
+    from simsbench.metrics import mae
+    from simsbench.protocols import get_protocol
+
+    est = PooledSVR()
+    info = get_protocol("unimodal_own_label", modality="text").evaluate(
+        est, tiny, ("acc2", "mae"))
+    assert set(info["valid_scores"]) == {"acc2", "mae"} and info["n_valid"] == 16
+    X_valid = tiny.X("valid", ("text",))
+    assert info["valid_scores"]["mae"] == pytest.approx(
+        mae(tiny.y("valid", "T"), est.predict(X_valid)))
+    assert info["valid_scores"] != info["metrics"] and "test_labels" not in info
