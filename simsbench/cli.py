@@ -12,6 +12,8 @@
     simsbench figure labels|tsne [--data DATA] [...]
     simsbench figure curves|dist|cd TABLE [--data DATA] [--metric M] [...]
     simsbench report [--data DATA ...] [--out FILE] [--ci]
+    simsbench tune ESTIMATOR [--data DATA] [--trials 50] [--seeds 1111,1112,1113]
+                   [--metric mae] [--jobs N] [--backend NAME] [--quick] [--out FILE.toml]
 
 The paper tables run every model in its **reference configuration** (the
 reference implementation's behaviour, defects included); ``--variant
@@ -190,6 +192,41 @@ def _parser() -> argparse.ArgumentParser:
                    help="print nothing but the written path")
     _add_ci(p)
     _add_common(p, specs=False)
+
+    p = sub.add_parser(
+        "tune", help="random search over an estimator spec's [search] ranges, selected on "
+                     "the validation split; writes the winner as an estimator spec")
+    p.add_argument("estimator", metavar="ESTIMATOR", help="estimator spec name (e.g. lf_dnn)")
+    p.add_argument("--data", default=None, metavar="DATA",
+                   help="data spec (default: the task's, synthetic:sims)")
+    p.add_argument("--task", default=None, metavar="TASK",
+                   help="task to tune on (default: the multimodal task of the data's kind, "
+                        "sims_multimodal or simsv2_multimodal)")
+    p.add_argument("--trials", type=int, default=None, metavar="N",
+                   help="random configurations (default: 50, as the reference)")
+    p.add_argument("--seeds", metavar="SEEDS", default=None,
+                   help="comma-separated tuning seeds; a configuration scores the mean over "
+                        "them (default: 1111,1112,1113, as the reference)")
+    p.add_argument("--metric", default=None, metavar="NAME",
+                   help="validation metric to select on (default: mae, the reference's "
+                        "KeyEval loss)")
+    p.add_argument("--random-state", type=int, default=0, metavar="N",
+                   help="seed of the configuration sampler (default: 0)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: first seed only, the run command's --quick sizes")
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="parallel runs (each gets cores // N torch threads)")
+    p.add_argument("--backend", default="loky", metavar="NAME",
+                   help="joblib backend: loky (default), threading, dask, ray, ...")
+    p.add_argument("--force", action="store_true", help="recompute finished trials")
+    p.add_argument("--name", default=None, metavar="NAME",
+                   help="name of the tuned spec (default: ESTIMATOR_tuned)")
+    p.add_argument("--out", default=None, metavar="FILE.toml",
+                   help="where to write the tuned spec; its file name is the spec's name "
+                        "(default: RESULTS/tuned/<data>/estimators/NAME.toml)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
+    p.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
+    _add_common(p)
     return parser
 
 
@@ -307,6 +344,12 @@ def _seeds(value: str | None) -> list[int] | None:
     return seeds
 
 
+def _paper_rows() -> set[str]:
+    from simsbench.tables import TABLES
+
+    return {r.estimator for t in TABLES.values() for r in t.rows if r.estimator}
+
+
 def _cmd_run(args) -> int:
     from simsbench.corrections import ABLATED, CORRECTION_TABLES, build_corrections_table
     from simsbench.datasets import load_dataset
@@ -339,8 +382,11 @@ def _cmd_run(args) -> int:
     only = _names(args.estimators, "--estimators")
     unknown = [n for n in only if n not in specs.estimators]
     if unknown:
+        tuned = sorted(Path(args.results).glob(f"tuned/*/estimators/{unknown[0]}.toml"))
+        hint = f"; {tuned[0]} is a tuned spec: add --specs {tuned[0].parent.parent}" \
+            if tuned else ""
         raise CLIError(f"--estimators: unknown estimator spec {unknown[0]!r} "
-                       f"(`simsbench list estimators` shows them)")
+                       f"(`simsbench list estimators` shows them{hint})")
     seeds = _seeds(args.seeds)
     target = args.target.lower()
     if target in ("tables", "corrections"):
@@ -379,7 +425,11 @@ def _cmd_run(args) -> int:
         grids.append((data, tables, corr_table, pairs, variants))
     if only:
         rows = list(dict.fromkeys(e for *_x, pairs, _v in grids for e, _task in pairs))
-        missing = [n for n in only if n not in rows]
+        # a spec that is no paper row (a tuned or user spec) may join the
+        # tables that take extra rows
+        takes_extra = any(t.user_task for _d, tables, *_x in grids for t in tables)
+        missing = [n for n in only if n not in rows
+                   and not (takes_extra and n not in _paper_rows())]
         if missing:
             names = list(dict.fromkeys(
                 [t.name for _d, tables, *_x in grids for t in tables]
@@ -392,6 +442,11 @@ def _cmd_run(args) -> int:
         names = [t.name for t in tables] + (["corrections"] if corr_table else [])
         if only:
             pairs = [(e, t) for e, t in pairs if e in only]
+            # A named spec that is no paper row (a tuned or user spec) joins
+            # the tables that take extra rows.
+            extra = [e for e in only if e not in _paper_rows()]
+            pairs += [(e, t.user_task) for t in tables for e in extra
+                      if t.user_task and (e, t.user_task) not in pairs]
         spec_pairs = []
         for e, t in pairs:
             if e not in specs.estimators:
@@ -603,6 +658,43 @@ def _record_warnings_in_one_line(show):
     return showwarning
 
 
+
+
+def _cmd_tune(args) -> int:
+    from simsbench.specs import load_specs
+    from simsbench.tune import DEFAULT_METRIC, DEFAULT_SEEDS, DEFAULT_TRIALS, tune
+
+    if args.jobs < 1:
+        raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
+    specs = load_specs(args.specs)
+    spec = specs.estimator(args.estimator)
+    if args.data:
+        _check_data(args.data)
+    if args.task:
+        task = specs.task(args.task)
+    else:
+        kind = _data_kind(args.data) if args.data else "sims"
+        task = specs.task("simsv2_multimodal" if kind == "simsv2" else "sims_multimodal")
+    result = tune(
+        spec, task, args.data,
+        n_trials=DEFAULT_TRIALS if args.trials is None else args.trials,
+        seeds=_seeds(args.seeds) or DEFAULT_SEEDS, metric=args.metric or DEFAULT_METRIC,
+        random_state=args.random_state, results_dir=args.results, name=args.name,
+        out=args.out, jobs=args.jobs, backend=args.backend, force=args.force,
+        quick=args.quick, tiny=args.tiny, progress=not args.quiet,
+    )
+    print(result.report, end="")
+    if not args.quiet:
+        table = (result.spec.tables or ("table2",))[0]
+        folder = result.spec_path.parent
+        root = folder.parent if folder.name == "estimators" else \
+            f"DIR (a folder whose estimators/ holds {result.spec_path.name})"
+        print(f"simsbench: {result.computed} run(s) trained, {result.cached} cached; "
+              f"tuned spec {result.spec_path}; report {result.report_paths[0]}\n"
+              f"simsbench: compare default and tuned: simsbench run {table} --data "
+              f"{result.data} --specs {root} --estimators {spec.name},{result.spec.name}",
+              file=sys.stderr)
+    return 0
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``simsbench`` console script."""
     parser = _parser()
@@ -614,7 +706,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from simsbench.specs import SpecError
 
     handlers = {"list": _cmd_list, "data": _cmd_data, "run": _cmd_run, "table": _cmd_table,
-                "figure": _cmd_figure, "report": _cmd_report}
+                "figure": _cmd_figure, "report": _cmd_report, "tune": _cmd_tune}
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _record_warnings_in_one_line(warnings.showwarning)

@@ -11,6 +11,11 @@ v2 hyperparameters differ::
     [params]                        # overrides on every dataset
     [simsv2]                        # overrides on CH-SIMS v2 data
     learning_rate = 5e-3
+    [search]                        # tuning ranges for ``simsbench tune``
+    learning_rate = [5e-4, 1e-3, 2e-3, 5e-3]             # a list: uniform choice
+    weight_decay = {dist = "loguniform", low = 1e-5, high = 1e-2}  # scipy.stats
+    loss_weights = {elements = [[0.2, 1.0], [0.0, 1.0]]} # each element drawn alone
+    "d_model+num_heads" = [[30, 6], [40, 8]]            # several parameters jointly
 
 A **task spec** (``tasks/<name>.toml``) is a protocol plus data, labels,
 modalities, seeds and metrics::
@@ -55,6 +60,7 @@ __all__ = [
     "load_estimator_spec",
     "load_specs",
     "load_task_spec",
+    "parse_search",
     "spec_hash",
 ]
 
@@ -64,7 +70,7 @@ DATA_KINDS = ("sims", "simsv2", "mosi", "mosei")
 PAPER_SEEDS = (1, 12, 123, 1234, 12345)
 """The CH-SIMS paper's five seeds (also used for the v2 tables)."""
 
-_ESTIMATOR_KEYS = {"name", "class", "description", "params", "tables", *DATA_KINDS}
+_ESTIMATOR_KEYS = {"name", "class", "description", "params", "tables", "search", *DATA_KINDS}
 _TASK_KEYS = {
     "name", "description", "protocol", "data", "modalities", "labels", "variant",
     "seeds", "metrics", "seed_group",
@@ -155,6 +161,9 @@ class EstimatorSpec:
         Further overrides per dataset kind (``"sims"``, ``"simsv2"``, ...).
     tables : tuple of str
         Tables (besides the built-in layouts) this estimator is a row of.
+    search : dict
+        The ``[search]`` table: tuning ranges for ``simsbench tune`` (see
+        :func:`parse_search`); empty when the spec has none.
     """
 
     name: str
@@ -163,6 +172,7 @@ class EstimatorSpec:
     params: dict = field(default_factory=dict)
     per_kind: dict = field(default_factory=dict)
     tables: tuple[str, ...] = ()
+    search: dict = field(default_factory=dict)
     description: str = ""
     path: str | None = None
 
@@ -304,6 +314,7 @@ def load_estimator_spec(path: str | os.PathLike) -> EstimatorSpec:
     tables = data.get("tables", [])
     if not isinstance(tables, list) or not all(isinstance(t, str) for t in tables):
         raise SpecError(f"{path}: key 'tables' must be a list of table names")
+    search = parse_search(data.get("search", {}), path)
     return EstimatorSpec(
         name=path.stem,
         label=str(data.get("name", path.stem)),
@@ -311,9 +322,92 @@ def load_estimator_spec(path: str | os.PathLike) -> EstimatorSpec:
         params=_tupled(dict(data.get("params", {}))),
         per_kind={k: _tupled(dict(data[k])) for k in DATA_KINDS if k in data},
         tables=tuple(tables),
+        search=search,
         description=str(data.get("description", "")),
         path=str(path),
     )
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, bool | int | float | str)
+
+
+def _parse_dist(value: Mapping, where: str) -> dict:
+    if not isinstance(value.get("dist"), str) or not value["dist"]:
+        raise SpecError(f"{where}: a distribution needs dist = \"<scipy.stats name>\"")
+    for arg, val in value.items():
+        if not _scalar(val):
+            raise SpecError(f"{where}: distribution argument {arg!r} must be a number")
+    return dict(value)
+
+
+def _parse_choices(value, where: str) -> list:
+    if not isinstance(value, list) or not value:
+        raise SpecError(f"{where}: a non-empty list of values, a {{dist = ...}} table or an "
+                        "{elements = [...]} table expected")
+    return [_tupled(v) for v in value]
+
+
+def parse_search(table, path: str | os.PathLike) -> dict:
+    """Validate an estimator spec's ``[search]`` table (the tuning ranges).
+
+    Each key is a parameter and each value one of
+
+    * a list of candidate values, drawn uniformly (MMSA's ``config_tune.json``
+      lists, and :class:`~sklearn.model_selection.ParameterSampler`'s list
+      semantics);
+    * ``{dist = "NAME", ...}``: a :mod:`scipy.stats` distribution; ``low`` and
+      ``high`` give the range of ``uniform``, ``loguniform`` and ``randint``,
+      any other key is passed to the distribution as is;
+    * ``{elements = [C0, C1, ...]}``: a tuple parameter whose elements are drawn
+      independently, each ``Ci`` a list or a distribution (MMSA draws the
+      multi-task loss weights M, T, A, V and MFN's ``NN1Config`` this way).
+
+    A key naming several parameters joined by ``+`` (``"d_model+num_heads"``)
+    draws them jointly: each candidate is a list of one value per parameter.
+    Whether the names are the class's parameters is checked when tuning.
+
+    Returns
+    -------
+    dict
+        The table with TOML lists as tuples inside each candidate.
+
+    Raises
+    ------
+    SpecError
+        Naming the file and the key.
+    """
+    if not isinstance(table, Mapping):
+        raise SpecError(f"{path}: [search] must be a table of parameter ranges")
+    out: dict = {}
+    for key, value in table.items():
+        where = f"{path}: [search] {key}"
+        names = key.split("+")
+        if not all(n.strip() and n == n.strip() for n in names):
+            raise SpecError(f"{where}: parameter names joined by '+' expected")
+        if len(names) > 1:
+            choices = _parse_choices(value, where)
+            if not all(isinstance(c, tuple) and len(c) == len(names) for c in choices):
+                raise SpecError(f"{where}: every candidate must be a list of {len(names)} "
+                                f"values, one per parameter")
+            out[key] = choices
+        elif isinstance(value, Mapping) and "elements" in value:
+            if set(value) != {"elements"}:
+                raise SpecError(f"{where}: an {{elements = [...]}} table has no other keys")
+            elems = value["elements"]
+            if not isinstance(elems, list) or not elems:
+                raise SpecError(f"{where}: elements must be a non-empty list")
+            parsed = []
+            for i, elem in enumerate(elems):
+                ewhere = f"{where} element {i}"
+                parsed.append(_parse_dist(elem, ewhere) if isinstance(elem, Mapping)
+                              else _parse_choices(elem, ewhere))
+            out[key] = {"elements": parsed}
+        elif isinstance(value, Mapping):
+            out[key] = _parse_dist(value, where)
+        else:
+            out[key] = _parse_choices(value, where)
+    return out
 
 
 def load_task_spec(path: str | os.PathLike) -> TaskSpec:

@@ -242,7 +242,10 @@ class Protocol:
         """Configure, fit and score ``estimator``; returns metrics and timings.
 
         The estimator is fitted on train (with valid as ``X_valid``/``y_valid``
-        when its ``fit`` accepts them) and scored on test with ``metrics``.
+        when its ``fit`` accepts them) and scored on test with ``metrics``
+        (``"metrics"``) and on the validation split (``"valid_scores"``, what
+        ``simsbench tune`` selects on).  A test split without labels (any
+        NaN) gives NaN test scores and ``"test_labels": "missing"``.
         """
         self.configure(estimator)
         data = self.fit_data(estimator, dataset)
@@ -260,15 +263,24 @@ class Protocol:
         predict_time = time.perf_counter() - t0
         if y_pred.ndim == 2:
             y_pred = y_pred[:, 0]
-        scores = score_all(data.y_test, y_pred, metrics)
         info: dict[str, Any] = {
-            "metrics": scores,
             "fit_time": fit_time,
             "predict_time": predict_time,
             "n_train": int(len(data.y_train)),
             "n_test": int(len(data.y_test)),
             "score_label": data.score_label,
         }
+        if np.all(np.isfinite(data.y_test)):
+            info["metrics"] = score_all(data.y_test, y_pred, metrics)
+        else:
+            info["metrics"] = {m: float("nan") for m in metrics}
+            info["test_labels"] = "missing"
+        if data.X_valid is not None:
+            y_valid = dataset.y("valid", data.score_label)
+            p_valid = np.asarray(estimator.predict(data.X_valid), dtype=np.float64)
+            info["valid_scores"] = score_all(
+                y_valid, p_valid[:, 0] if p_valid.ndim == 2 else p_valid, metrics)
+            info["n_valid"] = int(len(y_valid))
         for attr in ("n_epochs_", "best_epoch_", "n_params_"):
             if hasattr(estimator, attr):
                 info[attr.rstrip("_")] = int(getattr(estimator, attr))
