@@ -158,3 +158,30 @@ def test_accumulation_and_clipping_placement(clip_per, tail):
     _reference_epoch(ref, X, y, U=2, clip=0.05, lr=0.1)
     same = torch.allclose(net.module_.lin.weight, ref.lin.weight, atol=1e-7)
     assert same == (clip_per == "backward" and tail == "drop")
+
+
+def test_ctrl_c_during_fit_raises_instead_of_returning_a_half_trained_model(tiny):
+    # skorch ends training on KeyboardInterrupt (early stopping's signal) and
+    # returns normally; a user's Ctrl-C must not be taken for early stopping.
+    import os
+    import signal
+
+    from skorch.callbacks import Callback
+
+    class CtrlC(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    model = LFDNN(**{**TINY, "max_epochs": 6}, random_state=0)
+    model._callbacks = lambda: [("ctrl_c", CtrlC())]
+    with pytest.raises(KeyboardInterrupt, match="interrupted by the user"):
+        model.fit(tiny.X("train"), tiny.y("train"), X_valid=tiny.X("valid"),
+                  y_valid=tiny.y("valid"))
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    # early stopping itself still ends a fit normally
+    model = LFDNN(**{**TINY, "max_epochs": None, "early_stop": 1, "tol": 100.0},
+                  random_state=0)
+    model.fit(tiny.X("train"), tiny.y("train"), X_valid=tiny.X("valid"),
+              y_valid=tiny.y("valid"))
+    assert model.n_epochs_ == 2

@@ -31,7 +31,9 @@ from __future__ import annotations
 import contextlib
 import numbers
 import os
+import signal
 import tempfile
+import threading
 import warnings
 
 import numpy as np
@@ -422,6 +424,35 @@ def _torch_threads(n):
         torch.set_num_threads(old)
 
 
+@contextlib.contextmanager
+def _user_interrupt():
+    """Tell a user's Ctrl-C from early stopping.
+
+    skorch ends training on ``KeyboardInterrupt`` -- early stopping raises
+    one -- and returns normally, so a Ctrl-C during ``fit`` would silently
+    give a half-trained model (and the runner would store its scores as a
+    finished run).  While training runs in the main thread with Python's
+    default SIGINT handler, a SIGINT is noted here; yields a function that
+    says whether one arrived, so ``fit`` can raise ``KeyboardInterrupt``
+    once skorch has returned.
+    """
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield lambda: False
+        return
+    hit: list[bool] = []
+
+    def handler(signum, frame):
+        hit.append(True)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(hit)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def count_parameters(module: torch.nn.Module, trainable: bool = True) -> int:
     """Number of (trainable) parameters of a torch module."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
@@ -730,9 +761,11 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         kwargs.update(self._net_kwargs())
         net = self._net_class(**kwargs)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), _user_interrupt() as interrupted:
                 warnings.filterwarnings("ignore", message=".*train_split.*")
                 net.fit(inputs, y_t)
+            if interrupted():
+                raise KeyboardInterrupt(f"{type(self).__name__}.fit interrupted by the user")
         finally:  # an error mid-fit must not leave a spilled weights file behind
             stopper.cleanup()
         net.train_split = None  # do not keep (and pickle) the validation data
