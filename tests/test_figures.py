@@ -69,6 +69,15 @@ def test_labels_figure_from_the_data_record(quick_results, capsys, tmp_path):
                  "D_ij = mean((y_i - y_j)^2)", "label i", "label j")
 
 
+def test_labels_figure_of_the_synthetic_default_carries_the_banner(capsys, tmp_path):
+    # The embedded default data, as a fresh machine has it: the figure names
+    # the data and says it is simulated.
+    paths, _ = _figure(capsys, "labels", "--results", str(tmp_path / "results"),
+                       "--out", str(tmp_path), "--quiet")
+    _check_files(paths, "label M", "D_ij = mean((y_i - y_j)^2)", "SIMULATED DATA",
+                 "synthetic:sims")
+
+
 def test_quiet_figure_prints_only_the_paths(quick_results, capsys, tmp_path):
     results, data = quick_results
     rc = main(["figure", "dist", "table5", "--data", data, "--results", str(results),
