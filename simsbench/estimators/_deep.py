@@ -46,6 +46,8 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 
 from simsbench.datasets import LENGTH_KEYS, MODALITIES
+from simsbench.estimators._constraints import SHARED as SHARED_CONSTRAINTS
+from simsbench.estimators._constraints import validate_params
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_mean
 
@@ -540,6 +542,10 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
     _loss_kind = "l1"
     _net_class = SimsNet
 
+    #: The shell's parameters, checked in ``fit`` (subclasses add their own;
+    #: :mod:`simsbench.estimators._constraints`).
+    _parameter_constraints: dict = dict(SHARED_CONSTRAINTS)
+
     #: The training protocol's corrections, shared by every deep model
     #: (reference: MMSA's trainers, e.g. ``MMSA src/MMSA/trains/singleTask/TFN.py``).
     _corrections = (
@@ -691,6 +697,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        validate_params(self)
         self._check_common()
         mods = self._modalities()
         name = type(self).__name__

@@ -9,8 +9,10 @@ and the two corrections of its encoders, :data:`POOLING` and
 from __future__ import annotations
 
 import torch
+from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
+from simsbench.estimators._constraints import Ints, Probabilities, positive_int
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
@@ -187,6 +189,15 @@ class LFDNN(DeepRegressor):
     """
 
     _corrections = (POOLING, TEXT_DROPOUT)
+
+    _parameter_constraints = {
+        "hidden_dims": [Ints(3)],
+        "text_out": [positive_int()],
+        "post_fusion_dim": [positive_int()],
+        "dropouts": [Probabilities(4)],
+        "pooling": [StrOptions({"padded", "length_aware"})],
+        "text_state_dropout": ["boolean"],
+    }
 
     # Small hyperparameters for the common checks and fast tests.
     _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
