@@ -77,13 +77,13 @@ def test_clear_errors(tiny):
         LFDNN(modalities=("smell",)).fit(tiny.X("train"), tiny.y("train"))
     with pytest.raises(ValueError, match="X has no 'audio'"):
         LFDNN(**TINY).fit(tiny.X("train", ("text",)), tiny.y("train"))
-    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+    with pytest.raises(ValueError, match="The 'batch_size' parameter of LFDNN must be an int"):
         LFDNN(batch_size=0).fit(tiny.X("train"), tiny.y("train"))
     with pytest.raises(ValueError, match="y must have shape"):
         LFDNN(**TINY).fit(tiny.X("train"), tiny.y("train")[:5])
     with pytest.raises(ValueError, match="pass both X_valid and y_valid"):
         LFDNN(**TINY).fit(tiny.X("train"), tiny.y("train"), X_valid=tiny.X("valid"))
-    with pytest.raises(ValueError, match="pooling must be"):
+    with pytest.raises(ValueError, match="(The 'pooling' parameter of LFDNN|pooling) must be"):
         LFDNN(**TINY, pooling="max").fit(tiny.X("train"), tiny.y("train"))
     fitted = LFDNN(**TINY).fit(tiny.X("train"), tiny.y("train"))
     bad = tiny.X("test")
