@@ -65,6 +65,22 @@ def _add_common(p: argparse.ArgumentParser, specs: bool = True) -> None:
                             "(repeatable; a spec there replaces a built-in one of the same name)")
 
 
+def _add_parallel(p: argparse.ArgumentParser) -> None:
+    """--jobs, --threads, --backend and --scheduler (run and tune)."""
+    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
+                   help="runs executed at once (results do not depend on it)")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="torch and BLAS threads of each run (default 1; results depend "
+                        "on it, so it is part of each run's key)")
+    p.add_argument("--backend", default="loky", metavar="NAME",
+                   help="loky (default), threading or multiprocessing (joblib), or dask: "
+                        "a Dask cluster (--scheduler), else a LocalCluster of --jobs "
+                        "worker processes")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="Dask scheduler address for --backend dask (default: "
+                        "$DASK_SCHEDULER_ADDRESS, else a local cluster)")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="simsbench",
@@ -104,18 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: first seed only, at most {_quick_epochs()} training "
                         f"epoch(s) and at most {_quick_train()} training clips")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="runs executed at once (results do not depend on it)")
-    p.add_argument("--threads", type=int, default=1, metavar="N",
-                   help="torch and BLAS threads of each run (default 1; results depend "
-                        "on it, so it is part of each run's key)")
-    p.add_argument("--backend", default="loky", metavar="NAME",
-                   help="loky (default), threading or multiprocessing (joblib), or dask: "
-                        "a Dask cluster (--scheduler), else a LocalCluster of --jobs "
-                        "worker processes")
-    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="Dask scheduler address for --backend dask (default: "
-                        "$DASK_SCHEDULER_ADDRESS, else a local cluster)")
+    _add_parallel(p)
     p.add_argument("--estimators", metavar="NAMES", default=None,
                    help="comma-separated estimator spec names: run only these rows "
                         "(the others render from cached records or stay empty)")
@@ -214,10 +219,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="seed of the configuration sampler (default: 0)")
     p.add_argument("--quick", action="store_true",
                    help="smoke run: first seed only, the run command's --quick sizes")
-    p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
-                   help="parallel runs (each gets cores // N torch threads)")
-    p.add_argument("--backend", default="loky", metavar="NAME",
-                   help="joblib backend: loky (default), threading, dask, ray, ...")
+    _add_parallel(p)
     p.add_argument("--force", action="store_true", help="recompute finished trials")
     p.add_argument("--name", default=None, metavar="NAME",
                    help="name of the tuned spec (default: ESTIMATOR_tuned)")
@@ -680,7 +682,8 @@ def _cmd_tune(args) -> int:
         n_trials=DEFAULT_TRIALS if args.trials is None else args.trials,
         seeds=_seeds(args.seeds) or DEFAULT_SEEDS, metric=args.metric or DEFAULT_METRIC,
         random_state=args.random_state, results_dir=args.results, name=args.name,
-        out=args.out, jobs=args.jobs, backend=args.backend, force=args.force,
+        out=args.out, jobs=args.jobs, threads=args.threads, backend=args.backend,
+        scheduler=args.scheduler, force=args.force,
         quick=args.quick, tiny=args.tiny, progress=not args.quiet,
     )
     print(result.report, end="")

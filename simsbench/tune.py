@@ -339,7 +339,9 @@ def tune(
     name: str | None = None,
     out: str | os.PathLike | None = None,
     jobs: int = 1,
+    threads: int = 1,
     backend: str = "loky",
+    scheduler: str | None = None,
     force: bool = False,
     quick: bool = False,
     tiny: bool = False,
@@ -373,7 +375,7 @@ def tune(
         Name of the tuned spec (default ``<spec>_tuned``).
     out : path, default=None
         Write the tuned spec here instead.
-    jobs, backend, force, progress, stream
+    jobs, threads, backend, scheduler, force, progress, stream
         As :func:`simsbench.runner.run_grid`.
     quick, tiny : bool, default=False
         Smoke-run sizes, as ``simsbench run --quick``.
@@ -423,10 +425,10 @@ def tune(
         print(f"simsbench: tune {spec.name} on {task.name} ({data}): {len(configs)} "
               f"configurations x {len(seeds)} seed(s) = {len(requests)} runs",
               file=stream if stream is not None else sys.stderr, flush=True)
-    grid = run_grid(requests, results_dir, jobs=jobs, backend=backend, force=force,
-                    progress=progress, stream=stream)
+    grid = run_grid(requests, results_dir, jobs=jobs, threads=threads, backend=backend,
+                    scheduler=scheduler, force=force, progress=progress, stream=stream)
     by_key = {r["key"]: r for r in grid.records}
-    keys = [p.key for p in plan_runs(requests, grid.data_info)]
+    keys = [p.key for p in plan_runs(requests, grid.data_info, threads)]
     flat = [by_key.get(k) for k in keys]
     records = [flat[i * len(seeds):(i + 1) * len(seeds)] for i in range(len(configs))]
 
