@@ -174,3 +174,21 @@ def test_matplotlib_is_not_imported_by_the_module():
     code = ("import sys, simsbench.figures, simsbench.report, simsbench.cli; "
             "assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+def test_table_figures_from_quick_records_of_the_synthetic_default(capsys, tmp_path,
+                                                                    monkeypatch):
+    # `simsbench run table5 --quick` on the embedded default, as a fresh
+    # machine runs it, then every per-table figure: each names its data and
+    # carries the SIMULATED DATA banner.
+    pytest.importorskip("torch")
+    monkeypatch.setenv("SIMSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SIMSBENCH_SPECS", raising=False)
+    results = tmp_path / "results"
+    assert main(["run", "table5", "--quick", "--quiet", "--results", str(results)]) == 0
+    capsys.readouterr()
+    for kind, texts in (("curves", ("epoch", "loss")), ("dist", ("Acc-2",)),
+                        ("cd", ("mean rank",))):
+        paths, _ = _figure(capsys, kind, "table5", "--results", str(results), "--quiet")
+        _check_files(paths, "SIMULATED DATA", "synthetic:sims", *texts)
