@@ -50,6 +50,7 @@ import dataclasses
 import hashlib
 import io
 import os
+import re
 import sys
 import threading
 import time
@@ -743,10 +744,22 @@ def run_grid(
                 elif got is None:
                     busy.append(p)
 
-        with parallel_config(backend=backend, n_jobs=jobs):
-            parallel = Parallel(return_as="generator_unordered")
-            for rec, log_text in parallel(tasks()):
-                finish(rec, log_text)
+        from joblib.externals.loky.process_executor import TerminatedWorkerError
+
+        try:
+            with parallel_config(backend=backend, n_jobs=jobs):
+                parallel = Parallel(return_as="generator_unordered")
+                for rec, log_text in parallel(tasks()):
+                    finish(rec, log_text)
+        except TerminatedWorkerError as exc:
+            found = re.search(r"\{[^}]*\}", str(exc))
+            codes = found.group(0) if found else "unknown"
+            raise RunnerError(
+                f"a worker process died while running (exit codes {codes}; SIGKILL is "
+                f"usually the out-of-memory killer); the {len(computed)} runs finished "
+                "so far are kept and the next invocation resumes -- with fewer --jobs "
+                "if memory ran out"
+            ) from None
         return busy
 
     try:

@@ -547,3 +547,56 @@ def test_check_estimator_still_passes_a_deterministic_seedless_estimator(tiny):
     from simsbench.utils.estimator_checks import check_estimator
 
     check_estimator(PooledSVR(), tiny)
+
+
+def test_a_killed_loky_worker_is_a_one_line_error_and_finished_runs_are_kept(tmp_path,
+                                                                              monkeypatch):
+    # The out-of-memory killer takes a worker: the grid stops with a one-line
+    # RunnerError that says what happened; runs already finished keep their
+    # records, and the next invocation computes only the rest.
+    from simsbench.runner import RunnerError, requests_for, run_grid
+    from simsbench.specs import load_estimator_spec, load_task_spec
+
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "sb_killer.py").write_text(
+        "import os, signal\n"
+        "import numpy as np\n"
+        "from sklearn.base import BaseEstimator, RegressorMixin\n\n"
+        "class Killer(RegressorMixin, BaseEstimator):\n"
+        "    def __init__(self, random_state=None, modalities=('text',)):\n"
+        "        self.random_state = random_state\n"
+        "        self.modalities = modalities\n\n"
+        "    def fit(self, X, y):\n"
+        "        if os.environ.get('SB_KILL') == str(self.random_state):\n"
+        "            os.kill(os.getpid(), signal.SIGKILL)\n"
+        "        self.mean_ = float(np.mean(y))\n"
+        "        return self\n\n"
+        "    def predict(self, X):\n"
+        "        n = len(X['text'])\n"
+        "        return np.full(n, self.mean_) + np.linspace(-1e-3, 1e-3, n)\n")
+    monkeypatch.setenv("PYTHONPATH", str(code))
+    monkeypatch.syspath_prepend(str(code))
+    monkeypatch.setenv("SIMSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "k.toml").write_text('name = "Killer"\nclass = "sb_killer:Killer"\n')
+    (tmp_path / "t.toml").write_text(
+        'description = "t"\nprotocol = "multimodal"\ndata = "synthetic:sims"\n'
+        'labels = ["M"]\nmodalities = ["text"]\nseeds = [1, 2, 3, 4]\nmetrics = ["mae"]\n')
+    from simsbench.datasets import make_synthetic_mmsa, write_mmsa
+
+    sup, _ = make_synthetic_mmsa("sims", n_samples=(24, 8, 8), seq_lens=(4, 6, 5),
+                                 feature_dims=(6, 3, 4), random_state=0)
+    data = str(write_mmsa(sup, tmp_path / "d.pkl"))
+    reqs = requests_for([(load_estimator_spec(tmp_path / "k.toml"),
+                          load_task_spec(tmp_path / "t.toml"))], data)
+    first = run_grid(reqs[:1], tmp_path / "res", progress=False)  # seed 1, in-process
+    victim = str(next(p for p in __import__("simsbench.runner", fromlist=["plan_runs"])
+                      .plan_runs(reqs, first.data_info)
+                      if p.request.seed == 3).run_seed)
+    monkeypatch.setenv("SB_KILL", victim)
+    with pytest.raises(RunnerError, match="a worker process died .*SIGKILL.* resumes"):
+        run_grid(reqs, tmp_path / "res", jobs=2, progress=False)
+    monkeypatch.delenv("SB_KILL")
+    again = run_grid(reqs, tmp_path / "res", progress=False)
+    assert reqs[0].seed == 1 and first.records[0]["key"] in again.cached
+    assert all(r["status"] == "ok" for r in again.records)
