@@ -417,7 +417,10 @@ def _summarise(recs: list[dict], table: TableDef) -> _Summary:
     for m in table.metrics:
         vals = {r["seed"]: r["scores"][m] * table.scale(m) for r in ok
                 if isinstance(r["scores"].get(m), int | float)}
-        n_nan = sum(1 for v in vals.values() if not math.isfinite(v))
+        # A score that is NaN (stored as null: e.g. Corr of a constant
+        # prediction) is reported in the cell, not silently dropped.
+        n_nan = sum(1 for v in vals.values() if not math.isfinite(v)) + sum(
+            1 for r in ok if m in r["scores"] and r["scores"][m] is None)
         vals = {seed: v for seed, v in vals.items() if math.isfinite(v)}
         values[m] = vals
         mean, std, n = aggregate(vals.values())

@@ -259,3 +259,14 @@ def test_published_spot_checks_against_the_paper_text():
     assert _pub("v2-table2")["AV-MC(Semi)*"]["mae"] == 0.286
     assert _pub("v2-table3")["Visual / M"]["acc2_weak"] == 68.79
     assert _pub("v2-table4")["w/o Mixup-A"]["r2"] == 49.96
+
+
+def test_a_nan_score_is_reported_in_the_cell():
+    # Corr is NaN for a constant prediction; records store NaN as null.
+    t = "sims_multimodal"
+    recs = [rec("lf_dnn", t, 1, sims_scores(0.7, 0.5)),
+            rec("lf_dnn", t, 12, {**sims_scores(0.8, 0.6), "corr": None})]
+    md = render(build_table("table2", recs, compare=False), "markdown")
+    row = next(ln for ln in md.splitlines() if ln.startswith("| LF-DNN "))
+    assert "50.00 (NaN in 1 of 2 seeds)" in row
+    assert "75.00 ± 5.00" in row  # the other metrics over both seeds
