@@ -114,7 +114,7 @@ def build_corrections_table(
         The stored data record, for the header.
     corrections : mapping, default=None
         Per estimator spec name, its ``(name, summary)`` corrections (the
-        header lists them); without it the names come from the records.
+        header lists them); without it, what the runs' records list.
     fingerprint, mode : str, default=None
         Which data and mode (default: the newest).
     """
@@ -130,7 +130,14 @@ def build_corrections_table(
             by_variant[variant], _, _ = _select(mine, fingerprint, mode, variant)
     rows: list[TableRow] = []
     used: list[dict] = []
-    corrections = dict(corrections or {})
+    if corrections is None:  # what the runs' records say they had
+        corrections = {}
+        for r in sorted(mine, key=lambda r: r.get("created", "")):
+            if isinstance(r.get("corrections"), list):
+                corrections[r["estimator"]] = [
+                    tuple(c) for c in r["corrections"] if isinstance(c, list)
+                    and len(c) == 2 and all(isinstance(x, str) for x in c)]
+    corrections = dict(corrections)
     for est, label in ct.estimators:
         def recs_of(variant, est=est):
             return [r for r in by_variant.get(variant, []) if r.get("estimator") == est]

@@ -63,6 +63,7 @@ from typing import Any, TextIO
 
 from simsbench._version import __version__
 from simsbench.estimators._fidelity import apply_variant, variant_of
+from simsbench.estimators._fidelity import corrections as corrections_of
 from simsbench.results import (
     FINISHED,
     RecordWarning,
@@ -158,6 +159,7 @@ class PlannedRun:
     data_info: dict = field(default_factory=dict)
     variant: str = ""
     n_threads: int = 1
+    corrections: list = field(default_factory=list)  # [[name, summary], ...]
 
     def base_record(self) -> dict[str, Any]:
         req = self.request
@@ -176,6 +178,7 @@ class PlannedRun:
             mode=req.mode,
             variant=self.variant or req.variant,
             requested_variant=req.variant,
+            corrections=[list(c) for c in self.corrections],
             n_threads=self.n_threads,
             data=dict(self.data_info),
         )
@@ -271,8 +274,9 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict,
         class_path = f"{cls.__module__}:{cls.__qualname__}"
         params_c = canonical(params)
         key = spec_hash({**base, "class": class_path, "params": params_c})
+        docs = [[c.name, c.summary] for c in corrections_of(est)]
         out.append(PlannedRun(req, key, class_path, params_c, run_seed=run_seed,
-                              data_info=data_info, variant=variant,
+                              data_info=data_info, variant=variant, corrections=docs,
                               n_threads=int(threads)))
     return out
 

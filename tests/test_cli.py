@@ -307,3 +307,4 @@ def test_variants_and_the_corrections_table(env, data_files, capsys):
     assert "corrections.md" in {p.name for p in (env / "tables" / "sims_tiny").iterdir()}
     rc, md, _ = _run(capsys, "table", "corrections", "--data", sims, "--results", str(env))
     assert rc == 0 and "Δ corrected - reference" in md
+    assert "> LF-DNN / pooling:" in md  # the corrections' documentation, from the records
