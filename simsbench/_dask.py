@@ -8,7 +8,9 @@ arrives (a worker's disk is not the results directory), so:
   another worker (Dask retries the tasks of a lost worker), and if it keeps
   failing it is recorded as an error, to be retried by the next invocation;
 * a finished run is never recomputed: its record was written by the client
-  before anything else could fail, and the next invocation reads it.
+  before anything else could fail, and the next invocation reads it (a
+  result that a dying worker still held, before the client fetched it, is
+  recomputed by Dask within the same invocation: it was not finished yet).
 
 The workers load the data themselves from its spec: a synthetic spec is
 generated on the worker, a file path must be readable by every worker at
