@@ -508,7 +508,9 @@ def fit_representations(dataset, spec, *, random_state: int = 1, max_epochs: int
     if max_epochs is not None and "max_epochs" in defaults:
         current = extra.get("max_epochs", spec.overrides(dataset.kind).get(
             "max_epochs", defaults["max_epochs"]))
-        extra["max_epochs"] = min(int(current), int(max_epochs))
+        # the reference configuration has no cap (None)
+        extra["max_epochs"] = (int(max_epochs) if current is None
+                               else min(int(current), int(max_epochs)))
     if "random_state" in defaults:
         extra["random_state"] = random_state
     est = spec.build(dataset.kind, extra)

@@ -192,3 +192,16 @@ def test_table_figures_from_quick_records_of_the_synthetic_default(capsys, tmp_p
                         ("cd", ("mean rank",))):
         paths, _ = _figure(capsys, kind, "table5", "--results", str(results), "--quiet")
         _check_files(paths, "SIMULATED DATA", "synthetic:sims", *texts)
+
+
+@pytest.mark.slow
+def test_tsne_figure_on_the_synthetic_default(capsys, tmp_path, monkeypatch):
+    # `simsbench figure tsne --quick` on the embedded default: a quick MLF-DNN,
+    # then t-SNE of its unimodal representations, under the banner.
+    pytest.importorskip("torch")
+    monkeypatch.setenv("SIMSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SIMSBENCH_SPECS", raising=False)
+    paths, _ = _figure(capsys, "tsne", "--quick", "--results", str(tmp_path / "results"),
+                       "--out", str(tmp_path), "--quiet")
+    _check_files(paths, "text representation", "audio representation", "t-SNE 1",
+                 "SIMULATED DATA", "synthetic:sims")
