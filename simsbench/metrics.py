@@ -3,12 +3,13 @@
 * SIMS (CH-SIMS, and CH-SIMS v2 in MMSA): predictions and truths are clipped
   to [-1, 1] first; Acc-2/3/5 bin with lower-open, upper-closed intervals
   (0 counts as **negative** in Acc-2); F1 is the weighted F1 of the 2-class
-  bins; MAE and Corr use the clipped values (reference-facts §2.1).
+  bins; MAE and Corr use the clipped values (MMSA ``src/MMSA/utils/metricsTop.py``).
 * SIMS v2 extras: ``acc2_weak`` (Acc-2 on clips whose clipped truth lies in
-  [-0.4, 0.4], both ends inclusive) and ``r2`` on the clipped values (§2.2).
+  [-0.4, 0.4], both ends inclusive) and ``r2`` on the clipped values
+  (ch-sims-v2 ``utils/metricsTop.py``).
 * MOSI/MOSEI: unclipped MAE and Corr; Acc-7/Acc-5 round half-to-even after
   clipping to [-3, 3]/[-2, 2]; ``has0`` binarises as ``>= 0`` (0 positive);
-  ``non0`` drops truths equal to 0 and binarises as ``> 0`` (§2.3).
+  ``non0`` drops truths equal to 0 and binarises as ``> 0`` (MMSA ``src/MMSA/utils/metricsTop.py``).
 
 Every metric has the signature ``f(y_true, y_pred) -> float``; a 2-D
 ``y_true`` (the M/T/A/V matrix) is scored on its first column, M.  Rounding

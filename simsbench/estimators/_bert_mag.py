@@ -128,9 +128,10 @@ class BertMAG(BertFamilyMixin, DeepRegressor):
 
     Notes
     -----
-    Defaults are the reference's CH-SIMS hyperparameters (reference-facts
-    §4.12): batch 32, learning rate 5e-5, no weight decay, one Adam group
-    for all parameters (BERT fine-tuned).  With CH-SIMS dimensions and
+    Defaults are the reference's CH-SIMS hyperparameters (MMSA
+    ``src/MMSA/config/config_regression.json``, ``bert_mag``): batch 32,
+    learning rate 5e-5, no weight decay, one Adam group for all parameters
+    (BERT fine-tuned).  With CH-SIMS dimensions and
     bert-base-chinese the gate has 2,323,968 parameters and the head 769 on
     top of BERT's 102,267,648.  The gate's and head's weights get BERT's
     initialisation (normal, std ``initializer_range``, zero bias).  A

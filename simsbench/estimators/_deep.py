@@ -10,7 +10,7 @@ net (:class:`SimsNet`) composed inside the estimator:
   sum over the M/T/A/V heads for multi-task models; NaN labels are skipped;
 * optimizer: Adam (coupled L2 weight decay, torch's fused kernel) with
   per-group learning rates and weight decay (``_param_groups``);
-* model selection (reference-facts §3.2): train on train, evaluate the
+* model selection (MMSA ``src/MMSA/trains/singleTask/*.py``): train on train, evaluate the
   validation loss each epoch, stop after ``early_stop`` epochs without an
   improvement of ``tol``, restore the best epoch's weights
   (:class:`LeanEarlyStopping`: weights over ``SPILL_BYTES`` wait in a

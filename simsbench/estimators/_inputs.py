@@ -2,8 +2,9 @@
 
 * :func:`masked_mean` -- the length-aware time average (real frames only);
   ``padded=True`` gives MMSA's ``need_normalized`` behaviour (sum over the
-  whole padded axis divided by L, reference-facts §1.7).
-* :func:`align_to_length` -- MMSA's ``AlignSubNet('avg_pool')`` (§1.9):
+  whole padded axis divided by L, MMSA ``src/MMSA/data_loader.py``).
+* :func:`align_to_length` -- MMSA's ``AlignSubNet('avg_pool')``
+  (MMSA ``src/MMSA/models/subNets/AlignNets.py``):
   pool a sequence to ``T`` steps in consecutive windows, padding by
   repeating the last frame when ``T`` does not divide the length.
 * :func:`check_X` -- the dict-X validation every estimator runs (shapes,
