@@ -19,6 +19,7 @@ DEEP = [cls for _name, cls in all_estimators()
 BAD_SHARED = [
     ("learning_rate", math.inf), ("learning_rate", 0.0), ("learning_rate", "fast"),
     ("tol", math.nan), ("weight_decay", -1.0), ("batch_size", 0), ("batch_size", "32"),
+    ("batch_size", True), ("early_stop", False),
     ("max_epochs", 2.5), ("early_stop", 0), ("selection", "best"),
     ("validation_fraction", 1.0), ("n_threads", 0),
 ]

@@ -88,8 +88,14 @@ class Probabilities(_Sequence):
         return f"a sequence of {self.n} dropout probabilities in [0, 1)"
 
 
+class _Ints(Interval):
+    # scikit-learn's Interval(Integral) accepts True/False; a size is no bool.
+    def is_satisfied_by(self, val) -> bool:
+        return not isinstance(val, bool) and super().is_satisfied_by(val)
+
+
 def positive_int():
-    return Interval(numbers.Integral, 1, None, closed="left")
+    return _Ints(numbers.Integral, 1, None, closed="left")
 
 
 def positive_real():

@@ -403,9 +403,6 @@ class ReferenceValidLoss(Callback):
             net.history.record(self.name, round(sum(losses) / len(losses), self.decimals))
 
 
-#: The epoch-selection rules of the ``selection`` parameter.
-SELECTIONS = ("reference", "weighted")
-
 #: ``max_epochs=None`` (the reference: no cap) runs at most this many epochs.
 NO_CAP = 10**6
 
@@ -630,29 +627,8 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         return self._build_module(dims, lens)
 
     def _selection(self) -> str:
-        selection = getattr(self, "selection", "reference")
-        if selection not in SELECTIONS:
-            raise ValueError(
-                f"{type(self).__name__}: selection must be one of {SELECTIONS}, "
-                f"got {selection!r}"
-            )
-        return selection
-
-    def _check_common(self):
-        name = type(self).__name__
-        for p in ("batch_size", "max_epochs", "early_stop"):
-            v = getattr(self, p)
-            if p == "max_epochs" and v is None:
-                continue
-            if not isinstance(v, numbers.Integral) or isinstance(v, bool) or v < 1:
-                raise ValueError(f"{name}: {p} must be a positive int, got {v!r}")
-        self._selection()
-        if not 0 < self.validation_fraction < 1:
-            raise ValueError(
-                f"{name}: validation_fraction must be in (0, 1), got {self.validation_fraction!r}"
-            )
-        if self.learning_rate <= 0:
-            raise ValueError(f"{name}: learning_rate must be > 0, got {self.learning_rate!r}")
+        """The ``selection`` rule (checked with the other parameters in ``fit``)."""
+        return self.selection
 
     def _check_y(self, y, n, what="y"):
         y = np.asarray(y, dtype=np.float32)
@@ -698,7 +674,6 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         self
         """
         validate_params(self)
-        self._check_common()
         mods = self._modalities()
         name = type(self).__name__
         check_X(X, mods, name)
