@@ -260,12 +260,12 @@ def _cmd_list(args) -> int:
     specs = load_specs(args.specs)
     out = []
     if args.what in ("all", "estimators"):
-        import simsbench.estimators as est
+        from simsbench.utils.discovery import estimator_names
 
         out.append("Estimator specs (estimators/*.toml):")
         for name, s in sorted(specs.estimators.items()):
             out.append(f"  {name:<12} {s.label:<14} class {s.class_name}")
-        names = [n for n in est.__all__ if n not in ("DeepRegressor", "ModalityPooler")]
+        names = estimator_names()
         out.append("Estimator classes: " + ", ".join(names)
                    + "  (or any 'package.module:Class' import path)")
     if args.what in ("all", "protocols"):

@@ -29,6 +29,7 @@ other inputs than the padded sequences, ``_prepare_inputs(X)``.
 from __future__ import annotations
 
 import contextlib
+from abc import ABCMeta, abstractmethod
 import numbers
 import os
 import signal
@@ -50,6 +51,7 @@ from simsbench.estimators._constraints import SHARED as SHARED_CONSTRAINTS
 from simsbench.estimators._constraints import validate_params
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_mean
+from simsbench.utils.tags import as_simsbench_tags, declared_modalities
 
 __all__ = [
     "DeepRegressor",
@@ -527,7 +529,7 @@ _ATTRIBUTES_DOC = """
 """The fitted attributes every deep estimator has (docstring text)."""
 
 
-class DeepRegressor(RegressorMixin, BaseEstimator):
+class DeepRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the deep estimators (not used directly).
 
     Subclasses define ``__init__`` with their hyperparameters (including the
@@ -536,6 +538,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
     """
 
     _multitask = False
+    _semi_supervised = False  # learns from unlabelled rows (the tag semi_supervised)
     _loss_kind = "l1"
     _net_class = SimsNet
 
@@ -562,6 +565,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
     )
 
     # -- hooks ----------------------------------------------------------
+    @abstractmethod
     def _build_module(self, dims: dict, seq_lens: dict) -> torch.nn.Module:
         raise NotImplementedError
 
@@ -816,10 +820,13 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         return r2_score(y, self.predict(X), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        tags = as_simsbench_tags(super().__sklearn_tags__())
         tags.input_tags.dict = True
         tags.input_tags.two_d_array = False
         tags.target_tags.multi_output = self._multitask
+        tags.simsbench.multi_task = self._multitask
+        tags.simsbench.semi_supervised = self._semi_supervised
+        tags.simsbench.modalities = declared_modalities(self)
         return tags
 
 

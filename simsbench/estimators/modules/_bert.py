@@ -142,6 +142,14 @@ class BertFamilyMixin:
     def _uses_bert(self) -> bool:
         return "text" in self._modalities() and self._check_text_encoder() == "bert"
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        try:
+            tags.simsbench.needs_bert = self._uses_bert()
+        except ValueError:  # invalid parameters: fit reports them
+            tags.simsbench.needs_bert = self.text_encoder == "bert"
+        return tags
+
     def _text_encoder_module(self, dims: dict):
         """(BertTextEncoder or None, text width)."""
         if "text" not in dims:
