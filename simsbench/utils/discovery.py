@@ -149,8 +149,11 @@ default="regressor"
                 if info.needs_torch and exc.name in ("torch", "skorch"):
                     continue
                 raise
-            for name, cls in inspect.getmembers(module, inspect.isclass):
-                if name.startswith("_") or cls.__module__ != module_name:
+            # vars(), not dir(): a package's lazy __getattr__ must not be triggered
+            for name, cls in list(vars(module).items()):
+                if not inspect.isclass(cls) or name.startswith("_"):
+                    continue
+                if cls.__module__ != module_name:
                     continue
                 if not issubclass(cls, BaseEstimator) or inspect.isabstract(cls):
                     continue
