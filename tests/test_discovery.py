@@ -133,8 +133,8 @@ def test_import_is_lazy_and_classical_models_need_no_torch():
         from simsbench.utils.discovery import all_estimators, estimator_names
         assert [n for n, _ in all_estimators(include_deep=False)] == ["PooledSVR"]
         assert "TFN" in estimator_names()
-        bad = [m for m in sys.modules
-               if m.split(".")[0] in ("torch", "skorch") or m.startswith("simsbench.estimators._tfn")]
+        bad = [m for m in sys.modules if m.split(".")[0] in ("torch", "skorch")
+               or m.startswith("simsbench.estimators._tfn")]
         assert not bad, bad[-3:]
     """)
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT.parent)

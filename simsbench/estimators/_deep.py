@@ -29,13 +29,13 @@ other inputs than the padded sequences, ``_prepare_inputs(X)``.
 from __future__ import annotations
 
 import contextlib
-from abc import ABCMeta, abstractmethod
 import numbers
 import os
 import signal
 import tempfile
 import threading
 import warnings
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import torch
@@ -548,7 +548,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     #: The training protocol's corrections, shared by every deep model
     #: (reference: MMSA's trainers, e.g. ``MMSA src/MMSA/trains/singleTask/TFN.py``).
-    _corrections = (
+    _corrections: tuple[Correction, ...] = (
         Correction(
             "selection",
             "The reference selects the epoch on the unweighted mean of per-batch validation "

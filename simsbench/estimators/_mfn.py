@@ -378,7 +378,7 @@ def _check_hidden(est, hidden_dims):
 
 
 class _SequenceFusionRegressor(DeepRegressor):
-    _alignments = ("length_aware", "padded")
+    _alignments: tuple[str, ...] = ("length_aware", "padded")
 
     def _prepare_inputs(self, X):
         return aligned_sequence_inputs(self, X, self._alignments)

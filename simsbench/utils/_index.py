@@ -232,7 +232,7 @@ def _walk(package: str, path: tuple[str, ...]):
         yield package, str(init)
     for info in pkgutil.iter_modules(list(path), prefix=package + "."):
         finder = info.module_finder
-        spec = finder.find_spec(info.name) if hasattr(finder, "find_spec") else None
+        spec = finder.find_spec(info.name, None) if hasattr(finder, "find_spec") else None
         if spec is None or not spec.origin or not spec.origin.endswith(".py"):
             continue
         if info.ispkg:

@@ -16,6 +16,7 @@ Two text-encoder modes (estimator parameter ``text_encoder``):
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -131,6 +132,12 @@ class BertFamilyMixin:
     _text_pooling = "cls"
     _features_mode = True  # False: the model exists only in "bert" mode
 
+    if TYPE_CHECKING:  # provided by the estimator the mixin is combined with
+        text_encoder: str
+        pretrained: str | None
+
+        def _modalities(self) -> tuple[str, ...]: ...
+
     def _check_text_encoder(self) -> str:
         name = type(self).__name__
         if self.text_encoder not in TEXT_ENCODERS:
@@ -143,7 +150,7 @@ class BertFamilyMixin:
         return "text" in self._modalities() and self._check_text_encoder() == "bert"
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags = super().__sklearn_tags__()
         try:
             tags.simsbench.needs_bert = self._uses_bert()
         except ValueError:  # invalid parameters: fit reports them
