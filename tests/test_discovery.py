@@ -207,6 +207,27 @@ def test_model_package_named_by_environment_is_discovered(model_in_other_package
     check_estimator(model)
 
 
+def test_model_package_named_by_entry_point_is_discovered(tmp_path, monkeypatch, capsys):
+    """An installed distribution declares its package in the ``simsbench.estimators``
+    entry-point group (faked here: installing one needs a build)."""
+    from importlib.metadata import EntryPoint
+
+    pkg = tmp_path / "site" / "epmodels"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_text(TINY_MODEL.format(name="EpRidge"), encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    monkeypatch.delenv(discovery.ENV_VAR, raising=False)
+    eps = [EntryPoint("epmodels", "epmodels", discovery.ENTRY_POINT_GROUP)]
+    monkeypatch.setattr(discovery.metadata, "entry_points",
+                        lambda group: eps if group == discovery.ENTRY_POINT_GROUP else [])
+    try:
+        assert discovery.estimator_packages() == ["simsbench.estimators", "epmodels"]
+        assert "EpRidge" in _list(capsys).split("Estimator classes:")[1]
+        assert get_estimator_class("EpRidge").__module__ == "epmodels"
+    finally:
+        _forget("epmodels")
+
+
 def test_unknown_estimator_package_is_a_one_line_error(monkeypatch, capsys):
     monkeypatch.setenv(discovery.ENV_VAR, "no_such_models_pkg")
     assert main(["list", "estimators"]) == 2

@@ -17,8 +17,9 @@ An estimator declares its capabilities in ``__sklearn_tags__``::
 
 A plain scikit-learn estimator (``Ridge`` from a spec, or a user's own) has
 no ``simsbench`` field: :func:`get_simsbench_tags` then derives the tags from
-what scikit-learn's tags and the estimator's parameters say (multi-task when
-``target_tags.multi_output``; its ``modalities`` parameter when it has one).
+what scikit-learn's tags and the estimator say: multi-task when
+``target_tags.multi_output``, semi-supervised when its class sets
+``_semi_supervised = True``, its ``modalities`` parameter when it has one.
 """
 
 from __future__ import annotations
