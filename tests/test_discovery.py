@@ -5,6 +5,7 @@ are estimator tags (no class-name checks), and a model added as one module
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import subprocess
 import sys
@@ -166,6 +167,49 @@ def test_abstract_bases_are_skipped_by_their_declared_marker():
     assert "DeepRegressor" not in names and "MultiTaskRegressor" not in names
     assert "ModalityPooler" not in names  # a transformer
     assert "ModalityPooler" in estimator_names("transformer")
+
+
+def test_source_index_reads_bases_abstract_methods_and_torch_imports(tmp_path, monkeypatch):
+    """The source index follows imports (relative ones too), the MRO (a mixin's
+    method overrides an abstract one) and torch imports through other modules."""
+    from simsbench.utils._index import SourceIndex
+
+    pkg = tmp_path / "idxpkg"
+    pkg.mkdir()
+    files = {
+        "__init__.py": "",
+        "_base.py": "from abc import ABCMeta, abstractmethod\n"
+                    "from sklearn.base import BaseEstimator, RegressorMixin\n"
+                    "class Base(RegressorMixin, BaseEstimator, metaclass=ABCMeta):\n"
+                    "    @abstractmethod\n    def _build(self): ...\n"
+                    "class NoMeta(RegressorMixin, BaseEstimator):  # the decorator is inert\n"
+                    "    @abstractmethod\n    def _build(self): ...\n",
+        "_deep.py": "import torch\nfrom ._base import Base\n"
+                    "class Deep(Base):\n    def _build(self): return 1\n",
+        "_child.py": "from idxpkg._deep import Deep\nclass Child(Deep):\n    pass\n",
+        "_mixed.py": "from idxpkg import _base\n"
+                     "class _Mix:\n    def _build(self): return 2\n"
+                     "class Mixed(_Mix, _base.Base):\n    pass\n"
+                     "class StillAbstract(_base.Base, _Mix):\n    pass\n"
+                     "class Helper:\n    pass\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text, encoding="utf-8")
+    index = SourceIndex("idxpkg", (str(pkg),))
+    found = index.estimators()
+    assert sorted(found) == ["Base", "Child", "Deep", "Mixed", "NoMeta", "StillAbstract"]
+    assert {n for n, i in found.items() if index.is_abstract(i)} == {"Base", "StillAbstract"}
+    assert all(found[n].is_regressor for n in found)
+    assert {n for n, m in index.modules.items() if m.needs_torch} == {
+        "idxpkg._deep", "idxpkg._child"}
+    pytest.importorskip("torch")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:  # Python agrees on what is abstract
+        for name, info in found.items():
+            cls = getattr(importlib.import_module(info.module), name)
+            assert inspect.isabstract(cls) == index.is_abstract(info), name
+    finally:
+        _forget("idxpkg")
 
 
 def test_unknown_attribute_and_type_filter_errors():

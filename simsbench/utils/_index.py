@@ -45,10 +45,12 @@ class ClassInfo:
 
     module: str
     name: str
-    bases: tuple[tuple[str, str], ...]  # (module or "", name) of each base
+    bases: tuple[tuple[str, str], ...]  # (module or "", name) of each base (as written:
+    # (qualifier, name), until SourceIndex resolves them)
     concrete: frozenset[str]  # methods defined without @abstractmethod
     abstract: frozenset[str]  # methods decorated with @abstractmethod
     mro: tuple[tuple[str, str], ...] = ()
+    abc_meta: bool = False  # declares metaclass=ABCMeta (or derives from ABC)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -83,6 +85,7 @@ class ModuleInfo:
     path: str
     imports: frozenset[str]  # absolute names of the modules imported at top level
     aliases: dict[str, tuple[str, str]]  # local name -> (module, name) from `from m import n`
+    module_aliases: dict[str, str]  # local name -> module, from `import m [as n]`
     classes: dict[str, ClassInfo] = field(default_factory=dict)
     needs_torch: bool = False
 
@@ -132,7 +135,11 @@ class SourceIndex:
         return out
 
     def is_abstract(self, info: ClassInfo) -> bool:
-        """Whether an ``@abstractmethod`` along its MRO is not overridden."""
+        """Whether an ``@abstractmethod`` along its MRO is not overridden (and the
+        class has ``ABCMeta`` as metaclass: without it Python ignores the decorator)."""
+        if not any(key == ("", "ABC") or getattr(self._class(key), "abc_meta", False)
+                   for key in info.mro):
+            return False
         pending: set[str] = set()
         for key in info.mro:
             c = self._class(key)
@@ -168,19 +175,32 @@ class SourceIndex:
             return ("", orig)
         return ("", name)
 
+    def _module_of(self, mod: ModuleInfo, qualifier: str) -> str:
+        """The module that ``qualifier`` (``_base`` in ``_base.Base``) names in ``mod``."""
+        head, _, rest = qualifier.partition(".")
+        if head in mod.aliases:
+            src, orig = mod.aliases[head]
+            target = f"{src}.{orig}"
+        elif head in mod.module_aliases:
+            target = mod.module_aliases[head]
+        else:
+            target = head
+        return f"{target}.{rest}" if rest else target
+
     def _resolve(self) -> None:
         for mod in self.modules.values():
             for name, info in list(mod.classes.items()):
-                bases = tuple(self._lookup(mod.name, b) if not m else (m, b)
-                              for m, b in info.bases)
+                bases = tuple(self._lookup(mod.name, b) if not q
+                              else self._lookup(self._module_of(mod, q), b)
+                              for q, b in info.bases)
                 mod.classes[name] = ClassInfo(mod.name, name, bases, info.concrete,
-                                              info.abstract)
+                                              info.abstract, abc_meta=info.abc_meta)
         memo: dict[tuple[str, str], tuple[tuple[str, str], ...]] = {}
         for mod in self.modules.values():
             for name, info in list(mod.classes.items()):
                 mod.classes[name] = ClassInfo(
                     info.module, info.name, info.bases, info.concrete, info.abstract,
-                    self._mro(info.key, memo, ()),
+                    self._mro(info.key, memo, ()), info.abc_meta,
                 )
         # a module is deep when it (or a module of the package it imports) imports torch
         deep = {n for n, m in self.modules.items()
@@ -241,6 +261,22 @@ def _walk(package: str, path: tuple[str, ...]):
             yield info.name, spec.origin
 
 
+def _qualified(node: ast.expr) -> tuple[str, str] | None:
+    """(qualifier, name) of a base class expression: ``("", "Base")`` for
+    ``Base``, ``("_base", "Base")`` for ``_base.Base``."""
+    if isinstance(node, ast.Subscript | ast.Call):
+        return _qualified(node.value if isinstance(node, ast.Subscript) else node.func)
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    parts.reverse()
+    return ".".join(parts[:-1]), parts[-1]
+
+
 def _name_of(node: ast.expr) -> str | None:
     if isinstance(node, ast.Name):
         return node.id
@@ -279,10 +315,17 @@ def _read_module(name: str, file: str) -> ModuleInfo:
     package = name if is_pkg else name.rpartition(".")[0]
     imports: set[str] = set()
     aliases: dict[str, tuple[str, str]] = {}
+    module_aliases: dict[str, str] = {}
     classes: dict[str, ClassInfo] = {}
     for node in _top_level(tree.body):
         if isinstance(node, ast.Import):
-            imports.update(a.name for a in node.names)
+            for a in node.names:
+                imports.add(a.name)
+                if a.asname:
+                    module_aliases[a.asname] = a.name
+                else:
+                    head = a.name.split(".")[0]
+                    module_aliases[head] = head
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
@@ -295,15 +338,18 @@ def _read_module(name: str, file: str) -> ModuleInfo:
                 imports.add(f"{base}.{a.name}")  # `from pkg import submodule`
                 aliases[a.asname or a.name] = (base, a.name)
         elif isinstance(node, ast.ClassDef):
-            bases = tuple(("", n) for n in map(_name_of, node.bases) if n)
+            bases = tuple(q for q in map(_qualified, node.bases) if q)
             fns = [f for f in node.body if isinstance(f, ast.FunctionDef | ast.AsyncFunctionDef)]
             abstract = frozenset(f.name for f in fns if _is_abstract(f))
             # class attributes count as overrides too (``_build_module = staticmethod(...)``)
             attrs = {t.id for a in node.body if isinstance(a, ast.Assign)
                      for t in a.targets if isinstance(t, ast.Name)}
             concrete = frozenset({f.name for f in fns if not _is_abstract(f)} | attrs)
-            classes[node.name] = ClassInfo(name, node.name, bases, concrete, abstract)
-    return ModuleInfo(name, file, frozenset(imports), aliases, classes)
+            abc_meta = any(k.arg == "metaclass" and _name_of(k.value) == "ABCMeta"
+                           for k in node.keywords)
+            classes[node.name] = ClassInfo(name, node.name, bases, concrete, abstract,
+                                           abc_meta=abc_meta)
+    return ModuleInfo(name, file, frozenset(imports), aliases, module_aliases, classes)
 
 
 def modules_defining(package: str, path: tuple[str, ...], name: str) -> list[str]:
