@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import subprocess
 import sys
@@ -104,6 +105,15 @@ def model_in_other_package(tmp_path, monkeypatch):
     monkeypatch.setenv(discovery.ENV_VAR, "mymodels")
     yield "MyRidge"
     _forget("mymodels")
+
+
+def _common_case_ids() -> set[str]:
+    """The ids tests/test_common.py parametrises its checks with (collected afresh)."""
+    spec = importlib.util.spec_from_file_location(
+        "_test_common_probe", Path(__file__).with_name("test_common.py"))
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    return {case.id for case in probe._cases()}
 
 
 def _list(capsys, *args):
@@ -231,6 +241,7 @@ def test_model_module_added_to_the_package_is_discovered(model_in_package, tmp_p
     assert name in dict(all_estimators(include_deep=False))
     assert name in estimator_names(include_deep=False)
     check_estimator(cls())  # what tests/test_common.py runs on every discovered model
+    assert f"{name}-check_pickle_roundtrip" in _common_case_ids()
     out = _list(capsys, "--specs", str(_spec_root(tmp_path, name)))
     assert any(line.split() == ["tiny_ridge", "Tiny", "ridge", "class", name]
                for line in out.splitlines()), out
@@ -249,6 +260,8 @@ def test_model_package_named_by_environment_is_discovered(model_in_other_package
     assert name in dict(all_estimators(include_deep=False))
     model = load_specs([root]).estimator("tiny_ridge").build()
     check_estimator(model)
+    assert {f"{name}-check_fit_returns_self", f"{name}-check_modality_subsets"} <= \
+        _common_case_ids()
 
 
 def test_model_package_named_by_entry_point_is_discovered(tmp_path, monkeypatch, capsys):
