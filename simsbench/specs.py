@@ -257,9 +257,11 @@ def load_specs(extra_roots: Iterable[str | os.PathLike] = (), *,
 
 
 def builtin_task_grid(name: str) -> tuple[TaskSpec, ...]:
-    """The cells of a built-in task grid (``tasks/<name>.toml`` under
-    :func:`default_spec_roots`), read without the other specs."""
-    for root in reversed(default_spec_roots()):
+    """The cells of a built-in task grid: ``tasks/<name>.toml`` under
+    :func:`default_spec_roots` (the last root that has it), else in the source
+    checkout; read without the other specs."""
+    checkout = Path(__file__).resolve().parent.parent
+    for root in [*reversed(default_spec_roots()), checkout]:
         path = root / "tasks" / f"{name}.toml"
         if path.is_file():
             return load_task_specs(path)
