@@ -1,4 +1,4 @@
-"""The runs of a grid: requests, their cache keys and their seeds.
+"""The runs of a grid: requests, their cache keys, seeds and stored records.
 
 A :class:`RunRequest` is one cell of a grid (an estimator spec on a task
 with one paper seed); :func:`requests_for` expands (estimator, task) pairs
@@ -11,6 +11,7 @@ over the seeds, and :func:`plan_runs` turns requests into
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from simsbench._defaults import QUICK_MAX_EPOCHS, QUICK_MAX_TRAIN
 from simsbench._version import __version__
 from simsbench.estimators._fidelity import apply_variant, variant_of
 from simsbench.estimators._fidelity import corrections as corrections_of
-from simsbench.results import new_record
+from simsbench.results import FINISHED, RecordWarning, new_record, read_record, record_path
 from simsbench.specs import EstimatorSpec, SpecError, TaskSpec, canonical, spec_hash
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "RunnerError",
     "correction_variants",
     "derive_seed",
+    "finished_record",
     "plan_runs",
     "requests_for",
 ]
@@ -213,6 +215,33 @@ def _one_line(exc: BaseException) -> str:
     lines = [ln for ln in str(exc).strip().splitlines() if ln.strip()]
     text = lines[0] if lines else ""
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _record_mismatch(rec: dict, planned: PlannedRun) -> str:
+    """What differs between a stored record and the run its key names."""
+    want = planned.base_record()
+    for name in ("estimator", "task", "seed", "run_seed", "mode", "class_path", "n_threads"):
+        if rec.get(name) != want.get(name):
+            return (f"its {name!r} is {rec.get(name)!r}, but the run of this key has "
+                    f"{want.get(name)!r}")
+    if rec["data"].get("fingerprint") != want["data"]["fingerprint"]:
+        return "its data fingerprint is not the run's"
+    return ""
+
+
+def finished_record(results_dir, planned: PlannedRun) -> dict | None:
+    """The stored record of ``planned`` if it is finished, well formed and
+    really this run's (else None, with a RecordWarning for a bad one)."""
+    path = record_path(results_dir, planned.data_info["slug"], planned.key)
+    rec = read_record(path)
+    if rec is None:
+        return None
+    problem = _record_mismatch(rec, planned)
+    if problem:
+        warnings.warn(f"{path}: {problem}; record ignored, the run is recomputed",
+                      RecordWarning, stacklevel=3)
+        return None
+    return rec if rec.get("status") in FINISHED else None
 
 
 def correction_variants(spec: EstimatorSpec, ablate: bool = False) -> tuple[str, ...]:

@@ -44,7 +44,6 @@ import os
 import re
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,17 +59,11 @@ from simsbench._requests import (
     RunRequest,
     correction_variants,
     derive_seed,
+    finished_record,
     plan_runs,
     requests_for,
 )
-from simsbench.results import (
-    FINISHED,
-    RecordWarning,
-    atomic_write_text,
-    read_record,
-    record_path,
-    write_record,
-)
+from simsbench.results import atomic_write_text, write_record
 
 __all__ = [
     "BACKENDS",
@@ -187,33 +180,6 @@ def lock_path(results_dir: str | os.PathLike, key: str) -> Path:
     return Path(results_dir) / "locks" / f"{key}.lock"
 
 
-def _record_mismatch(rec: dict, planned: PlannedRun) -> str:
-    """What differs between a stored record and the run its key names."""
-    want = planned.base_record()
-    for name in ("estimator", "task", "seed", "run_seed", "mode", "class_path", "n_threads"):
-        if rec.get(name) != want.get(name):
-            return (f"its {name!r} is {rec.get(name)!r}, but the run of this key has "
-                    f"{want.get(name)!r}")
-    if rec["data"].get("fingerprint") != want["data"]["fingerprint"]:
-        return "its data fingerprint is not the run's"
-    return ""
-
-
-def _finished_record(results_dir, planned: PlannedRun) -> dict | None:
-    """The stored record of ``planned`` if it is finished, well formed and
-    really this run's (else None, with a RecordWarning for a bad one)."""
-    path = record_path(results_dir, planned.data_info["slug"], planned.key)
-    rec = read_record(path)
-    if rec is None:
-        return None
-    problem = _record_mismatch(rec, planned)
-    if problem:
-        warnings.warn(f"{path}: {problem}; record ignored, the run is recomputed",
-                      RecordWarning, stacklevel=3)
-        return None
-    return rec if rec.get("status") in FINISHED else None
-
-
 def run_grid(
     requests: Sequence[RunRequest],
     results_dir: str | os.PathLike = "results",
@@ -287,7 +253,7 @@ def run_grid(
     todo: list[PlannedRun] = []
     cached: list[str] = []
     for p in planned:
-        rec = None if force else _finished_record(results_dir, p)
+        rec = None if force else finished_record(results_dir, p)
         if rec is not None:
             records[p.key] = rec
             cached.append(p.key)
@@ -309,7 +275,7 @@ def run_grid(
         except Timeout:
             return None
         # Under the lock: another process may have finished it since planning.
-        rec = None if force else _finished_record(results_dir, p)
+        rec = None if force else finished_record(results_dir, p)
         if rec is not None:
             lock.release()
             records[p.key] = rec
