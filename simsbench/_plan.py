@@ -81,6 +81,12 @@ def plan_tables(
     ablations : bool, default=None
         Corrections table: one row per correction for the cheap models
         (default: on when ``tables`` is ``"corrections"``).
+
+    Examples
+    --------
+    >>> [grid] = plan_tables("table5")
+    >>> grid.data, grid.names, sorted({estimator for estimator, _task in grid.pairs})
+    ('synthetic:sims', ['table5'], ['mlf_dnn'])
     """
     specs = load_specs() if specs is None else specs
     targets = [t.lower() for t in ((tables,) if isinstance(tables, str) else tables)]

@@ -31,6 +31,11 @@ unlabelled part).  Records go to ``results/runs/``, logs to
 commands never do.  Errors from bad input are one line (exit status 2), and
 no finished run is ever lost; ``run`` exits with status 1 when a run failed
 (the table's Note column and ``results/logs/`` say why).
+
+The parser imports none of the library (no pandas, scikit-learn or torch);
+each command's handler (:mod:`simsbench._commands`) calls the library --
+:func:`simsbench.suite.run_tables` for ``run``,
+:func:`simsbench.suite.table_from_cache` for ``table`` -- and prints.
 """
 
 from __future__ import annotations

@@ -257,7 +257,11 @@ def _deliver(rt, results, data, variant, on_table) -> None:
 
 
 def default_data(table: str) -> str:
-    """The synthetic data a table is computed on by default."""
+    """The synthetic data a table is computed on by default.
+
+    >>> default_data("table2"), default_data("v2-corrections")
+    ('synthetic:sims', 'synthetic:simsv2')
+    """
     name = table.lower()
     if name in _CORRECTIONS:
         return "synthetic:simsv2" if name.startswith("v2") else "synthetic:sims"
