@@ -78,7 +78,7 @@ def _m_only(ds: MultimodalDataset) -> MultimodalDataset:
 def test_registry_names():
     assert set(PROTOCOLS) >= {"multimodal", "unimodal_own_label", "unimodal_m_label",
                               "task_combination", "avmc_ablation"}
-    assert get_protocol("unimodal_own_label", modality="audio") == UnimodalOwnLabel("audio")
+    assert get_protocol("unimodal_own_label", modalities="audio") == UnimodalOwnLabel("audio")
     with pytest.raises(ProtocolError, match="unknown protocol 'nope'"):
         get_protocol("nope")
 
@@ -187,3 +187,20 @@ def test_evaluate_classical_estimator_without_valid(tiny):
     info = UnimodalOwnLabel("text").evaluate(PooledSVR(), tiny, ("acc2", "mae"))
     assert 0.0 <= info["metrics"]["acc2"] <= 1.0
     assert info["fit_time"] >= 0
+
+
+def test_protocols_are_frozen_dataclasses_built_from_task_keys():
+    keys = {"modalities": ("text", "audio", "vision"), "labels": ("M", "V", "T"),
+            "variant": None, "seeds": (1,)}
+    proto = PROTOCOLS["task_combination"].from_task(keys)
+    assert proto == TaskCombination(("M", "T", "V")) and proto.tasks == ("T", "V")
+    assert proto.label == "M, T, V"
+    assert hash(proto) == hash(TaskCombination(["M", "V", "T"]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        proto.labels = ("M",)
+    assert PROTOCOLS["avmc_ablation"].from_task(keys) == AVMCAblation("full")
+    assert AVMCAblation("no_mixup_av_unimodal").label == "w/o Mixup-AV & Unimodal tasks"
+    assert PROTOCOLS["unimodal_own_label"].from_task(
+        {"modalities": ["audio"], "labels": ["A"]}).params == {"modality": "audio"}
+    with pytest.raises(ProtocolError, match="uses label 'A'"):
+        UnimodalOwnLabel("audio", labels=("M",))

@@ -14,6 +14,7 @@ from simsbench.specs import (
     load_estimator_spec,
     load_specs,
     load_task_spec,
+    load_task_specs,
     spec_hash,
 )
 from simsbench.tables import TABLES
@@ -31,7 +32,7 @@ def _write(path: Path, text: str) -> Path:
 
 def test_spec_folders_are_not_empty():
     assert len(ESTIMATOR_FILES) >= 19
-    assert len(TASK_FILES) >= 27
+    assert len(TASK_FILES) >= 16
 
 
 @pytest.mark.parametrize("path", ESTIMATOR_FILES, ids=lambda p: p.stem)
@@ -51,11 +52,11 @@ def test_every_estimator_spec_builds(path):
 
 @pytest.mark.parametrize("path", TASK_FILES, ids=lambda p: p.stem)
 def test_every_task_spec_builds(path):
-    task = load_task_spec(path)
-    proto = task.make_protocol()
-    assert proto.name == task.protocol
-    assert task.seeds == (1, 12, 123, 1234, 12345)
-    assert task.metrics
+    for task in load_task_specs(path):
+        proto = task.make_protocol()
+        assert proto.name == task.protocol
+        assert task.seeds == (1, 12, 123, 1234, 12345)
+        assert task.metrics
 
 
 def test_tables_reference_existing_specs():
@@ -172,3 +173,59 @@ def test_extra_root_replaces_builtin_spec(tmp_path):
     assert specs.estimator("svr").label == "My SVR"
     with pytest.raises(SpecError, match="no such spec directory"):
         load_specs([tmp_path / "absent"])
+
+
+def test_task_grid_cells_are_the_one_file_tasks(tmp_path):
+    """A grid file declares the tasks one file per cell declared before: same
+    names, descriptions, cache-key content and run-seed group."""
+    grid = _write(tmp_path / "tasks" / "combo.toml", """
+        description = "trained on tasks {labels}"
+        protocol = "task_combination"
+        metrics = ["acc2", "mae"]
+        [grid]
+        labels = [["M"], ["M", "T", "A"]]
+    """)
+    single = _write(tmp_path / "one" / "combo_mta.toml", """
+        description = "trained on tasks M, T, A"
+        protocol = "task_combination"
+        labels = ["M", "T", "A"]
+        metrics = ["acc2", "mae"]
+        seed_group = "combo"
+    """)
+    cells = load_task_specs(grid)
+    assert [t.name for t in cells] == ["combo_m", "combo_mta"]
+    assert [t.labels for t in cells] == [("M",), ("M", "T", "A")]
+    assert {t.seed_key for t in cells} == {"combo"}
+    one = load_task_spec(single)
+    assert (cells[1].description, cells[1].canonical(), cells[1].seed_key) == (
+        one.description, one.canonical(), one.seed_key)
+    specs = load_specs([tmp_path], builtin=False)
+    assert specs.grid("combo") == cells
+    with pytest.raises(SpecError, match="declares a grid of 2 tasks"):
+        load_task_spec(grid)
+
+
+def test_builtin_grids_keep_the_run_names():
+    specs = load_specs()
+    assert [t.name for t in specs.grid("sims_tasks")] == [
+        f"sims_tasks_{s}" for s in ("m", "mt", "ma", "mv", "mta", "mtv", "mav", "mtav")]
+    assert specs.task("simsv2_avmc_no_mixup_a").make_protocol().variant == "no_mixup_a"
+    assert specs.task("sims_tasks_mta").description == (
+        "CH-SIMS Table 5: MLF-DNN trained on tasks M, T, A, scored on M")
+
+
+@pytest.mark.parametrize("text, match", [
+    ('protocol = "task_combination"\nlabels = ["M"]\n[grid]\nlabels = [["M"]]',
+     r"\[grid\] labels: also set outside"),
+    ('protocol = "task_combination"\n[grid]\nseeds = [[1]]', r"unknown key 'seeds' in \[grid\]"),
+    ('protocol = "task_combination"\n[grid]\nlabels = []', "non-empty list"),
+    ('protocol = "task_combination"\ndescription = "{nope}"\n[grid]\nlabels = [["M"]]',
+     "'nope'.* is not a \\[grid\\] key"),
+    ('protocol = "task_combination"\n[grid]\nlabels = [["T"]]',
+     "cell bad_grid_t: .*start with 'M'"),
+])
+def test_invalid_grid(tmp_path, text, match):
+    path = _write(tmp_path / "bad_grid.toml", text)
+    with pytest.raises(SpecError, match=match) as info:
+        load_task_specs(path)
+    assert "bad_grid.toml" in str(info.value)

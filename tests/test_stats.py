@@ -155,7 +155,8 @@ import io  # noqa: E402
 
 import pandas as pd  # noqa: E402
 
-from simsbench.runner import _history, derive_seed  # noqa: E402
+from simsbench._execute import _history  # noqa: E402
+from simsbench.runner import derive_seed  # noqa: E402
 from simsbench.tables import build_table, render  # noqa: E402
 
 PAPER_SEEDS = (1, 12, 123, 1234, 12345)

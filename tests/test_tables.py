@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simsbench.tables import TABLES, build_table, latex_escape, published, render
+from simsbench.tables import (
+    TABLES,
+    GridRows,
+    build_table,
+    latex_escape,
+    published,
+    render,
+)
 
 DATA = {
     "fingerprint": "abc",
@@ -93,9 +100,130 @@ GOLDEN_TABLE2_LATEX = "\n".join([
 ]) + "\n"
 
 
+GOLDEN_TABLE2_MARKDOWN = "\n".join([
+    '> CH-SIMS (Yu et al., ACL 2020) Table 2 -- Results for sentiment analysis (multimoda'
+    'l, label M) [table2]',
+    '> Data: synthetic:sims (n_samples=(8, 4, 4)) -- simulated data, NOT CH-SIMS results',
+    '> Data fingerprint: abc',
+    '> Values: mean ± population std (ddof=0) over seeds, x100, MAE included; Δ rows: dif'
+    'ference of the means',
+    "> Δ tests (two-sided, per metric, over seeds): paired t where both rows' runs of eac"
+    'h seed share its derived seed, Welch t otherwise; test and n in the Note column, exa'
+    'ct p-values in the CSV; * p < 0.05, ** p < 0.01',
+    '> Paper seeds: 1, 12 (run seeds derived per task); mode: full',
+    '> Configuration: reference implementation (MMSA / ch-sims-v2 behaviour, defects incl'
+    "uded: the paper's model under the paper's protocol)",
+    '> Versions: scikit-learn 1.9.1, simsbench 0.1.0',
+    '> SIMULATED DATA: the simsbench rows are NOT CH-SIMS results and must not be present'
+    'ed as such',
+    '',
+    '| Model                | Acc-2        | Acc-3        | Acc-5        | F1           |'
+    ' MAE          | Corr         | Note                                              |',
+    '| :------------------- | -----------: | -----------: | -----------: | -----------: |'
+    ' -----------: | -----------: | :------------------------------------------------ |',
+    '| EF-LSTM              | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| MFN                  | n/a          | n/a          | n/a          | n/a          |'
+    " n/a          | n/a          | unavailable: ModuleNotFoundError: No module 'x_y' |",
+    '| MulT                 | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| LF-DNN               | 75.00 ± 5.00 | 65.00 ± 5.00 | 35.00 ± 5.00 | 76.00 ± 5.00 |'
+    ' 25.00 ± 5.00 | 55.00 ± 5.00 |                                                   |',
+    '| MLF-DNN*             | 80.00 ± 5.00 | 70.00 ± 5.00 | 40.00 ± 5.00 | 81.00 ± 5.00 |'
+    ' 20.00 ± 5.00 | 60.00 ± 5.00 |                                                   |',
+    '| Δ MLF-DNN* vs LF-DNN | +5.00        | +5.00        | +5.00        | +5.00        |'
+    ' -5.00        | +5.00        | Welch t, n=2                                      |',
+    '| LMF                  | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| MLMF*                | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| Δ MLMF* vs LMF       | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | needs both rows                                   |',
+    '| TFN                  | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| MTFN*                | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| Δ MTFN* vs TFN       | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | needs both rows                                   |',
+    '| SVR                  | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| SVR (text)           | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| SVR (audio)          | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+    '| SVR (vision)         | n/a          | n/a          | n/a          | n/a          |'
+    ' n/a          | n/a          | not run yet                                       |',
+]) + "\n"
+
+GOLDEN_TABLE2_CSV = "\n".join([
+    '# CH-SIMS (Yu et al., ACL 2020) Table 2 -- Results for sentiment analysis (multimoda'
+    'l, label M) [table2]',
+    '# Data: synthetic:sims (n_samples=(8, 4, 4)) -- simulated data, NOT CH-SIMS results',
+    '# Data fingerprint: abc',
+    '# Values: mean ± population std (ddof=0) over seeds, x100, MAE included; Δ rows: dif'
+    'ference of the means',
+    "# Δ tests (two-sided, per metric, over seeds): paired t where both rows' runs of eac"
+    'h seed share its derived seed, Welch t otherwise; test and n in the Note column, exa'
+    'ct p-values in the CSV; * p < 0.05, ** p < 0.01',
+    '# Paper seeds: 1, 12 (run seeds derived per task); mode: full',
+    '# Configuration: reference implementation (MMSA / ch-sims-v2 behaviour, defects incl'
+    "uded: the paper's model under the paper's protocol)",
+    '# Versions: scikit-learn 1.9.1, simsbench 0.1.0',
+    '# SIMULATED DATA: the simsbench rows are NOT CH-SIMS results and must not be present'
+    'ed as such',
+    'model,source,acc2,acc2_std,acc3,acc3_std,acc5,acc5_std,f1,f1_std,mae,mae_std,corr,co'
+    'rr_std,n,note,test,acc2_p,acc3_p,acc5_p,f1_p,mae_p,corr_p',
+    'EF-LSTM,simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    "MFN,simsbench,,,,,,,,,,,,,0,unavailable: ModuleNotFoundError: No module 'x_y',,,,,,,",
+    'MulT,simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'LF-DNN,simsbench,75.00,5.00,65.00,5.00,35.00,5.00,76.00,5.00,25.00,5.00,55.00,5.00,2'
+    ',,,,,,,,',
+    'MLF-DNN*,simsbench,80.00,5.00,70.00,5.00,40.00,5.00,81.00,5.00,20.00,5.00,60.00,5.00'
+    ',2,,,,,,,,',
+    'Δ MLF-DNN* vs LF-DNN,simsbench,5.00,,5.00,,5.00,,5.00,,-5.00,,5.00,,2,"Welch t, n=2"'
+    ',Welch t,0.5527864045000421,0.5527864045000421,0.5527864045000421,0.5527864045000421'
+    ',0.5527864045000422,0.5527864045000419',
+    'LMF,simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'MLMF*,simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'Δ MLMF* vs LMF,simsbench,,,,,,,,,,,,,0,needs both rows,,,,,,,',
+    'TFN,simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'MTFN*,simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'Δ MTFN* vs TFN,simsbench,,,,,,,,,,,,,0,needs both rows,,,,,,,',
+    'SVR,simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'SVR (text),simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'SVR (audio),simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+    'SVR (vision),simsbench,,,,,,,,,,,,,0,not run yet,,,,,,,',
+]) + "\n"
+
+
 def test_table2_latex_matches_golden():
     rt = build_table("table2", table2_records(), compare=False)
     assert render(rt, "latex") == GOLDEN_TABLE2_LATEX
+
+
+def test_table2_markdown_and_csv_match_golden():
+    """The outputs of the hand-written writers tabulate and csv replaced."""
+    rt = build_table("table2", table2_records(), compare=False)
+    assert render(rt, "markdown") == GOLDEN_TABLE2_MARKDOWN
+    assert render(rt, "md") == GOLDEN_TABLE2_MARKDOWN
+    assert render(rt, "csv") == GOLDEN_TABLE2_CSV
+
+
+def test_markdown_escapes_pipes_and_latex_spaces_paper_groups():
+    recs = table2_records() + [rec("svr", "sims_multimodal", 1, status="error",
+                                   reason="a | b & c")]
+    md = render(build_table("table2", recs, compare=False), "markdown")
+    assert "| error: a \\| b & c " in md
+    tex = render(build_table("table2", recs, compare=True), "latex")
+    lines = tex.splitlines()
+    # a spacer before each simsbench row that follows a 'paper' row, nowhere else
+    for i, line in enumerate(lines):
+        if line == r"\addlinespace":
+            assert " & paper & " in lines[i - 1] and " & simsbench & " in lines[i + 1]
+    rows = [ln for ln in lines if ln != r"\addlinespace"]
+    assert lines.count(r"\addlinespace") == sum(
+        1 for a, b in zip(rows, rows[1:]) if " & paper & " in a and " & simsbench & " in b) > 0
+    assert "error: a | b \\& c" in tex
 
 
 def _check_tabular(text: str) -> int:
@@ -270,3 +398,40 @@ def test_a_nan_score_is_reported_in_the_cell():
     row = next(ln for ln in md.splitlines() if ln.startswith("| LF-DNN "))
     assert "50.00 (NaN in 1 of 2 seeds)" in row
     assert "75.00 ± 5.00" in row  # the other metrics over both seeds
+
+
+def _row_tuples(rows):
+    return [(r.labels, r.estimator, r.task, r.kind, r.delta) for r in rows]
+
+
+def test_grid_tables_read_their_rows_from_the_task_grids():
+    """Table 5 and v2 Table 4: the rows the hand-written layouts had, now read
+    from tasks/sims_tasks.toml and tasks/simsv2_avmc.toml."""
+    t5 = _row_tuples(TABLES["table5"].rows)
+    sets = ("M", "M, T", "M, A", "M, V", "M, T, A", "M, T, V", "M, A, V", "M, T, A, V")
+    assert [r for r in t5 if r[3] == "result"] == [
+        ((k,), "mlf_dnn", "sims_tasks_" + k.replace(", ", "").lower(), "result", None)
+        for k in sets]
+    assert [r[0][0] for r in t5] == ["M"] + [x for k in sets[1:] for x in (k, f"Δ {k} vs M")]
+    v24 = _row_tuples(TABLES["v2-table4"].rows)
+    assert v24[4] == (("AV-MC",), "avmc", "simsv2_avmc_full", "result", None)
+    assert v24[5] == (("Δ w/o Mixup-AV & Unimodal tasks vs AV-MC",), None, None, "delta",
+                      ("w/o Mixup-AV & Unimodal tasks", "AV-MC"))
+    assert [r[0][0] for r in v24[:4]] == [
+        "w/o Mixup-AV & Unimodal tasks", "w/o Mixup-AV", "w/o Mixup-A", "w/o Mixup-V"]
+
+
+def test_grid_rows_follow_the_task_file(tmp_path, monkeypatch):
+    (tmp_path / "tasks").mkdir()
+    (tmp_path / "tasks" / "mine.toml").write_text(
+        'protocol = "task_combination"\nmetrics = ["acc2"]\n'
+        '[grid]\nlabels = [["M", "V"], ["M"], ["M", "A"]]\n')
+    monkeypatch.setenv("SIMSBENCH_SPECS", str(tmp_path))
+    rows = GridRows("mine", "mlf_dnn", baseline="mine_m").rows()
+    assert [(r.labels[0], r.task, r.delta) for r in rows] == [
+        ("M, V", "mine_mv", None), ("M", "mine_m", None),
+        ("Δ M, V vs M", None, ("M, V", "M")),
+        ("M, A", "mine_ma", None), ("Δ M, A vs M", None, ("M, A", "M")),
+    ]
+    with pytest.raises(ValueError, match="no cell 'mine_t'"):
+        GridRows("mine", "mlf_dnn", baseline="mine_t").rows()

@@ -430,7 +430,7 @@ def test_runs_score_the_validation_split_too(tiny):
     from simsbench.protocols import get_protocol
 
     est = PooledSVR()
-    info = get_protocol("unimodal_own_label", modality="text").evaluate(
+    info = get_protocol("unimodal_own_label", modalities="text").evaluate(
         est, tiny, ("acc2", "mae"))
     assert set(info["valid_scores"]) == {"acc2", "mae"} and info["n_valid"] == 16
     X_valid = tiny.X("valid", ("text",))

@@ -13,7 +13,7 @@ from simsbench.datasets._base import (
     Split,
 )
 from simsbench.datasets._describe import five_class, label_statistics, split_table
-from simsbench.datasets._loading import load_dataset, parse_data_spec
+from simsbench.datasets._loading import dataset_kind, load_dataset, parse_data_spec
 from simsbench.datasets._mmsa import (
     MMSAFormatError,
     UnsafePickleError,
@@ -36,6 +36,7 @@ __all__ = [
     "MultimodalX",
     "Split",
     "UnsafePickleError",
+    "dataset_kind",
     "five_class",
     "from_mmsa_dict",
     "label_statistics",

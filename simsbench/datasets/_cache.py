@@ -210,6 +210,22 @@ def write_entry(root: Path, key: str, ds: MultimodalDataset, info: dict) -> Path
     return folder
 
 
+def cached_kind(paths: list[str], cache_dir: str | os.PathLike | None = None) -> str | None:
+    """The kind recorded in the cache entry of these feature files (as
+    :func:`~simsbench.datasets.load_mmsa` with ``kind="auto"`` guessed it),
+    read from the entry's metadata without loading any array; None when the
+    files were never cached."""
+    root = Path(cache_dir or default_cache_dir()) / "mmsa"
+    try:
+        digests = [DigestIndex(root / "digests").digest(p)[0] for p in paths]
+        meta = json.loads((root / f"{entry_key(digests, 'auto')}.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("check") != _self_check(meta):
+        return None
+    return meta.get("kind")
+
+
 def _remove_abandoned(root: Path, key: str, keep: str, age: float = 3600.0) -> None:
     """Array directories of ``key`` left by interrupted writers, and entries
     of the first cache format (``<32 hex digits>/meta.json``, keyed by path,

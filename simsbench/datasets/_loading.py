@@ -83,3 +83,19 @@ def load_dataset(spec: str = DEFAULT_DATA) -> MultimodalDataset:
     if kind == "synthetic":
         return make_synthetic(**opts)
     return load_mmsa(opts["path"], unlabelled=opts["unlabelled"])
+
+
+def dataset_kind(spec: str = DEFAULT_DATA) -> str:
+    """The kind (``"sims"``, ``"simsv2"``, ...) of the dataset ``spec`` names.
+
+    Read from the spec for the synthetic data and from the feature cache's
+    metadata for a file loaded before (no array is read); a file never
+    loaded is loaded (and cached) once.
+    """
+    from simsbench.datasets._cache import cached_kind
+
+    kind, opts = parse_data_spec(spec)
+    if kind == "synthetic":
+        return opts["kind"]
+    paths = [opts["path"]] + ([opts["unlabelled"]] if opts["unlabelled"] else [])
+    return cached_kind(paths) or load_dataset(spec).kind

@@ -14,7 +14,9 @@ from simsbench.protocols._base import (
     get_protocol,
 )
 from simsbench.protocols._protocols import (
+    AVMC_VARIANTS,
     AVMCAblation,
+    AVMCVariant,
     Multimodal,
     TaskCombination,
     UnimodalMLabel,
@@ -22,8 +24,10 @@ from simsbench.protocols._protocols import (
 )
 
 __all__ = [
+    "AVMC_VARIANTS",
     "PROTOCOLS",
     "AVMCAblation",
+    "AVMCVariant",
     "FitData",
     "Multimodal",
     "Protocol",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 import numpy as np
@@ -112,27 +112,42 @@ def _one_line(exc: BaseException) -> str:
 class Protocol:
     """Base class of the evaluation protocols.
 
-    A protocol has a ``name`` (its registry key), ``params`` (a plain dict,
-    part of every run's cache key), :meth:`skip`, :meth:`configure` (the
-    estimator's parameters it fixes) and :meth:`fit_data` (which arrays the
-    estimator is fitted and scored on).  :meth:`evaluate` runs one fit and
-    one test score.
+    A protocol is a frozen dataclass whose fields are task TOML keys
+    (``modalities``, ``labels``, ``variant``): :meth:`from_task` builds it
+    from a task's keys, taking the fields it declares.  It has a ``name``
+    (its registry key and the TOML ``protocol`` value), ``params`` (a plain
+    dict, part of every run's cache key), :meth:`skip`, :meth:`configure`
+    (the estimator's parameters it fixes) and :meth:`fit_data` (which arrays
+    the estimator is fitted and scored on).  :meth:`evaluate` runs one fit
+    and one test score.
 
     Subclasses register themselves under ``name``.
     """
 
     name: ClassVar[str] = ""
-    title: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         if cls.name:
             PROTOCOLS[cls.name] = cls
 
+    @classmethod
+    def from_task(cls, keys: Mapping[str, Any]) -> Protocol:
+        """The protocol of a task: its fields read from the task's TOML ``keys``
+        (keys that are not fields, or are None, are left to the defaults)."""
+        return cls(**{f.name: keys[f.name] for f in fields(cls)  # type: ignore[arg-type]
+                      if keys.get(f.name) is not None})
+
     # -- description ---------------------------------------------------------
     @property
     def params(self) -> dict[str, Any]:
+        """What a run's cache key records of this protocol."""
         return {}
+
+    @property
+    def label(self) -> str:
+        """How a table row names this protocol's setting (a cell of a task grid)."""
+        return self.describe()
 
     def describe(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -140,12 +155,6 @@ class Protocol:
 
     def __repr__(self) -> str:
         return self.describe()
-
-    def __eq__(self, other) -> bool:
-        return type(self) is type(other) and self.params == other.params
-
-    def __hash__(self) -> int:
-        return hash((self.name, repr(sorted(self.params.items()))))
 
     # -- hooks -----------------------------------------------------------------
     def required_labels(self, estimator) -> tuple[str, ...]:
@@ -156,7 +165,7 @@ class Protocol:
         """Parameters this protocol sets on the estimator."""
         return {}
 
-    def modalities(self) -> tuple[str, ...]:
+    def input_modalities(self) -> tuple[str, ...]:
         """Modalities put into ``X``."""
         return MODALITIES
 
@@ -201,7 +210,7 @@ class Protocol:
 
     def fit_data(self, estimator, dataset: MultimodalDataset) -> FitData:
         """The arrays of one run: train (+ unlabelled), valid and test."""
-        mods = self.modalities()
+        mods = self.input_modalities()
         bert = "text" in mods and dataset["train"].text_bert is not None
         labels = self.train_labels(estimator)
 

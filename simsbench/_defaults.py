@@ -1,0 +1,9 @@
+"""Sizes of the ``--quick`` smoke runs, in a module that imports nothing, so
+that the command line's help can name them without importing the runner."""
+
+QUICK_MAX_EPOCHS = 1
+"""Epoch cap of ``--quick`` runs (estimators with a ``max_epochs`` parameter)."""
+QUICK_MAX_TRAIN = 400
+"""``--quick`` runs train on a seeded subset of at most this many labelled
+clips (and as many unlabelled ones); valid and test stay whole.  A smoke run:
+its numbers say nothing about the models."""
