@@ -18,7 +18,6 @@ from simsbench.estimators._deep import (
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
     SimsNet,
 )
 from simsbench.estimators._fidelity import Correction
@@ -33,6 +32,7 @@ from simsbench.estimators._mlf_dnn import (
     UnimodalHeads,
     subnet_weight_decay_groups,
 )
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 
 # parameter name of each modality's factor (the reference's names)

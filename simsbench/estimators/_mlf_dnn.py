@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC, MultiTaskRegressor
+from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC
 from simsbench.estimators._lf_dnn import (
     CORRECTIONS_NOTES,
     POOLING,
@@ -19,6 +19,7 @@ from simsbench.estimators._lf_dnn import (
     check_flag,
     late_fusion_inputs,
 )
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 

@@ -12,10 +12,10 @@ from simsbench.estimators._accumulation import ACCUMULATION_TAIL, check_accumula
 from simsbench.estimators._deep import (
     _COMMON_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
     SimsNet,
 )
 from simsbench.estimators._inputs import lengths_of
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators.modules._bert import (
     BertFamilyMixin,
     bert_param_groups,

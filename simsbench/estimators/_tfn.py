@@ -15,7 +15,6 @@ from simsbench.estimators._deep import (
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
     SimsNet,
 )
 from simsbench.estimators._lf_dnn import (
@@ -26,6 +25,7 @@ from simsbench.estimators._lf_dnn import (
     check_flag,
     late_fusion_inputs,
 )
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 from simsbench.estimators.modules._fusion import TensorFusion
