@@ -13,7 +13,7 @@ import torch
 from simsbench.datasets import LABELS, make_synthetic
 from simsbench.estimators import LFDNN, LMF, MLFDNN, MLMF
 from simsbench.estimators._deep import count_parameters
-from simsbench.estimators._lmf import LowRankFusion
+from simsbench.estimators.modules._late_fusion import LowRankFusion
 
 SIMS_DIMS, SIMS_LENS = (768, 33, 709), (39, 400, 55)
 

@@ -13,7 +13,7 @@ import torch
 from simsbench.datasets import make_synthetic
 from simsbench.estimators import EFLSTM, MFN, GraphMFN
 from simsbench.estimators._deep import count_parameters
-from simsbench.estimators._ef_lstm import (
+from simsbench.estimators._alignment import (
     align_real_frames,
     aligned_sequence_inputs,
     anchor_modality,

@@ -12,9 +12,10 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
-from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, MultiTaskRegressor, SimsNet
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet
 

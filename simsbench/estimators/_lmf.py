@@ -9,104 +9,24 @@ and their trainers); the deliberate improvements are named corrections
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-from torch.nn.init import xavier_normal_
-
 from simsbench.estimators._deep import (
     _ATTRIBUTES_DOC,
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
     SimsNet,
 )
 from simsbench.estimators._fidelity import Correction
-from simsbench.estimators._lf_dnn import (
+from simsbench.estimators._late_fusion import (
     POOLING,
     TEXT_DROPOUT,
     check_flag,
     late_fusion_inputs,
-)
-from simsbench.estimators._mlf_dnn import (
-    LateFusionTrunk,
-    UnimodalHeads,
     subnet_weight_decay_groups,
 )
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
-
-# parameter name of each modality's factor (the reference's names)
-_FACTOR = {"audio": "audio_factor", "vision": "video_factor", "text": "text_factor"}
-
-
-class LowRankFusion(nn.Module):
-    """Low-rank fusion of unimodal representations to one output.
-
-    Each representation ``h_m`` gets a constant 1 prepended; its modality
-    factor ``W_m`` of shape ``(rank, d_m + 1, 1)`` maps it to ``rank`` values;
-    the rank vectors are multiplied elementwise across modalities and
-    combined by ``fusion_weights`` (1, rank) plus ``fusion_bias``.  With all
-    three modalities this equals the tensor-fusion output whose weight tensor
-    is the rank-``rank`` decomposition; with fewer it fuses those present.
-    """
-
-    def __init__(self, in_dims: dict, rank: int):
-        super().__init__()
-        self.rank = rank
-        self.modalities = tuple(m for m in ("audio", "vision", "text") if m in in_dims)
-        for m in self.modalities:
-            factor = nn.Parameter(torch.empty(rank, in_dims[m] + 1, 1))
-            xavier_normal_(factor)
-            self.register_parameter(_FACTOR[m], factor)
-        self.fusion_weights = nn.Parameter(torch.empty(1, rank))
-        self.fusion_bias = nn.Parameter(torch.zeros(1, 1))
-        xavier_normal_(self.fusion_weights)
-
-    def fused(self, reps: dict) -> torch.Tensor:
-        """The (B, rank) product of the modality projections."""
-        z = None
-        for m in self.modalities:
-            h = reps[m]
-            h1 = torch.cat([h.new_ones(h.shape[0], 1), h], dim=1)
-            proj = h1 @ getattr(self, _FACTOR[m])[..., 0].t()  # (B, rank)
-            z = proj if z is None else z * proj
-        return z
-
-    def forward(self, reps: dict) -> torch.Tensor:
-        z = self.fused(reps)
-        return (z @ self.fusion_weights.t() + self.fusion_bias).reshape(-1)
-
-
-class LMFModule(nn.Module):
-    """LF-DNN's encoders (text output h_t // 2) and a low-rank fusion output."""
-
-    def __init__(self, dims, hidden_dims, rank, dropouts):
-        super().__init__()
-        self.trunk = LateFusionTrunk(dims, hidden_dims, hidden_dims[0] // 2, dropouts)
-        self.fusion = LowRankFusion(self.trunk.out_dims, rank)
-
-    def representations(self, **inputs):
-        return self.trunk.representations(**inputs)
-
-    def forward(self, **inputs):
-        return self.fusion(self.trunk.representations(**inputs))
-
-
-class MLMFModule(nn.Module):
-    """LMF's trunk and fusion for M plus one MLP head per modality."""
-
-    def __init__(self, dims, hidden_dims, rank, post_dims, dropouts, post_dropouts):
-        super().__init__()
-        self.trunk = LateFusionTrunk(dims, hidden_dims, hidden_dims[0] // 2, dropouts)
-        self.fusion = LowRankFusion(self.trunk.out_dims, rank)
-        self.heads = UnimodalHeads(self.trunk.out_dims, post_dims, post_dropouts)
-
-    def representations(self, **inputs):
-        return self.trunk.representations(**inputs)
-
-    def forward(self, **inputs):
-        reps = self.trunk.representations(**inputs)
-        return (self.fusion(reps), *self.heads(reps))
+from simsbench.estimators.modules._late_fusion import LMFModule, MLMFModule
 
 
 def _check_hidden(est):

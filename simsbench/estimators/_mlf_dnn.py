@@ -7,124 +7,19 @@ family (MMSA ``src/MMSA/models/multiTask/MLF_DNN.py``, ``MLMF.py``).
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC, MultiTaskRegressor
-from simsbench.estimators._lf_dnn import (
+from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC
+from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
     POOLING,
     POOLING_DOC,
     TEXT_DROPOUT,
     check_flag,
     late_fusion_inputs,
+    subnet_weight_decay_groups,
 )
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
-from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
-
-# ---------------------------------------------------------------------------
-# per-sub-network weight decay shared by the late-fusion family (MLF-DNN, MLMF)
-
-
-def subnet_weight_decay_groups(est) -> list:
-    """The reference's per-sub-network weight decay (text/audio/video); the
-    parameters matched by no pattern keep ``weight_decay`` (the rest), as in
-    MMSA ``src/MMSA/trains/multiTask/MLF_DNN.py``."""
-    return [
-        ("trunk.text_subnet.*", {"weight_decay": check_nonneg(
-            est, "text_weight_decay", est.text_weight_decay)}),
-        ("trunk.audio_subnet.*", {"weight_decay": check_nonneg(
-            est, "audio_weight_decay", est.audio_weight_decay)}),
-        ("trunk.video_subnet.*", {"weight_decay": check_nonneg(
-            est, "video_weight_decay", est.video_weight_decay)}),
-    ]
-
-
-# ---------------------------------------------------------------------------
-# torch modules
-
-
-class LateFusionTrunk(nn.Module):
-    """Audio/vision ``SubNet`` and text ``TextSubNet`` for the modalities in ``dims``.
-
-    ``representations`` returns a dict in the reference's concatenation order
-    (audio, vision, text).  ``text_state_dropout=False`` gives the reference's
-    text encoder, whose dropout is a no-op (``dropouts[2]`` is then unused);
-    callers pass their estimator's ``text_state_dropout`` (the default, True,
-    keeps the behaviour of callers written before that parameter existed).
-    """
-
-    def __init__(self, dims, hidden_dims, text_out, dropouts, text_state_dropout=True):
-        super().__init__()
-        h_t, h_a, h_v = hidden_dims
-        p_a, p_v, p_t = dropouts[:3]
-        self.modalities = tuple(dims)
-        self.out_dims = {}
-        if "audio" in dims:
-            self.audio_subnet = SubNet(dims["audio"], h_a, p_a)
-            self.out_dims["audio"] = h_a
-        if "vision" in dims:
-            self.video_subnet = SubNet(dims["vision"], h_v, p_v)
-            self.out_dims["vision"] = h_v
-        if "text" in dims:
-            self.text_subnet = TextSubNet(dims["text"], h_t, text_out,
-                                          dropout=p_t if text_state_dropout else 0.0)
-            self.out_dims["text"] = text_out
-
-    def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
-        reps = {}
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_subnet(audio)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_subnet(vision)
-        if "text" in self.modalities:
-            reps["text"] = self.text_subnet(text, text_lengths)
-        return reps
-
-
-class UnimodalHeads(nn.Module):
-    """The T/A/V heads: Dropout -> Linear(h, d) -> ReLU -> Linear -> ReLU -> Linear(d, 1)."""
-
-    def __init__(self, in_dims, post_dims, post_dropouts):
-        super().__init__()
-        d_t, d_a, d_v = post_dims
-        p_t, p_a, p_v = post_dropouts[:3]
-        if "text" in in_dims:
-            self.post_text = PostHead(in_dims["text"], d_t, p_t)
-        if "audio" in in_dims:
-            self.post_audio = PostHead(in_dims["audio"], d_a, p_a)
-        if "vision" in in_dims:
-            self.post_video = PostHead(in_dims["vision"], d_v, p_v)
-
-    def forward(self, reps):
-        """(T, A, V) predictions of shape (B,); None for an absent modality."""
-        out = []
-        for m, attr in (("text", "post_text"), ("audio", "post_audio"),
-                        ("vision", "post_video")):
-            out.append(getattr(self, attr)(reps[m]) if m in reps else None)
-        return tuple(out)
-
-
-class MLFDNNModule(nn.Module):
-    """Shared trunk, concatenation + MLP for M, one MLP head per modality."""
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
-                 dropouts, post_dropouts, text_state_dropout=False):
-        super().__init__()
-        self.trunk = LateFusionTrunk(dims, hidden_dims, text_out, dropouts,
-                                     text_state_dropout=text_state_dropout)
-        self.heads = UnimodalHeads(self.trunk.out_dims, post_dims, post_dropouts)
-        self.post_fusion = PostHead(sum(self.trunk.out_dims.values()), post_fusion_dim,
-                                    post_dropouts[3])
-
-    def representations(self, **inputs):
-        return self.trunk.representations(**inputs)
-
-    def forward(self, **inputs):
-        reps = self.trunk.representations(**inputs)
-        m = self.post_fusion(torch.cat(list(reps.values()), dim=1))
-        return (m, *self.heads(reps))
-
+from simsbench.estimators.modules._late_fusion import MLFDNNModule
 
 # ---------------------------------------------------------------------------
 # estimator

@@ -1,222 +1,28 @@
-"""Self-MM: self-supervised multi-task learning with unimodal label generation."""
+"""Self-MM: self-supervised multi-task learning with unimodal label generation.
+
+The torch module is in :mod:`simsbench.estimators.modules._self_mm`, the
+training net with the Unimodal Label Generation Module in
+:mod:`simsbench.estimators._ulgm`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from skorch.dataset import unpack_data
-from torch import nn
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._accumulation import ACCUMULATION_TAIL, check_accumulation_params
 from simsbench.estimators._deep import (
     _COMMON_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
-    SimsNet,
 )
 from simsbench.estimators._inputs import lengths_of
+from simsbench.estimators._multitask import MultiTaskRegressor
+from simsbench.estimators._ulgm import SelfMMNet
 from simsbench.estimators.modules._bert import (
     BertFamilyMixin,
     bert_param_groups,
-    pool_tokens,
 )
-from simsbench.estimators.modules._blocks import PostHead, last_states
-
-_MODES = ("fusion", "text", "audio", "vision")
-
-
-class AuViSubNet(nn.Module):
-    """LSTM over the real frames -> final hidden state -> Dropout -> Linear.
-
-    The final state after each clip's last real frame is computed by
-    :func:`~simsbench.estimators.modules._blocks.last_states` (equal to a
-    packed run, faster on CPU)."""
-
-    def __init__(self, in_size, hidden_size, out_size, num_layers=1, dropout=0.0):
-        super().__init__()
-        self.rnn = nn.LSTM(in_size, hidden_size, num_layers=num_layers, batch_first=True,
-                           dropout=dropout if num_layers > 1 else 0.0)
-        self.dropout = nn.Dropout(dropout)
-        self.linear_1 = nn.Linear(hidden_size, out_size)
-
-    def forward(self, x, lengths):
-        return self.linear_1(self.dropout(last_states(self.rnn, x, lengths)))
-
-
-class _Head(PostHead):
-    """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(1)
-    (:class:`PostHead`'s layers); ``forward`` also returns the feature."""
-
-    def forward(self, x):
-        feat = torch.relu(self.layer_1(self.dropout(x)))
-        out = self.layer_3(torch.relu(self.layer_2(feat))).reshape(-1)
-        return out, feat
-
-
-class SelfMMModule(nn.Module):
-    """BERT [CLS] text, LSTM audio/vision, a fusion head and three unimodal heads.
-
-    ``forward`` returns ``(M, T, A, V, features)``; ``features`` maps
-    ``"fusion"``/``"text"``/``"audio"``/``"vision"`` to each head's first
-    hidden layer (the representation ULGM works on).  Heads of absent
-    modalities are ``None``.
-    """
-
-    def __init__(self, dims, text_encoder, text_dim, lstm_hidden, lstm_layers, lstm_dropouts,
-                 outs, post_dims, post_dropouts):
-        super().__init__()
-        self.modalities = tuple(dims)
-        a_h, v_h = lstm_hidden
-        a_l, v_l = lstm_layers
-        a_p, v_p = lstm_dropouts
-        a_out, v_out = outs
-        p_f, p_t, p_a, p_v = post_dims
-        d_f, d_t, d_a, d_v = post_dropouts
-        fused = 0
-        if "text" in dims:
-            if text_encoder is not None:
-                self.text_encoder = text_encoder
-            self.post_text = _Head(text_dim, p_t, d_t)
-            fused += text_dim
-        if "audio" in dims:
-            self.audio_model = AuViSubNet(dims["audio"], a_h, a_out, a_l, a_p)
-            self.post_audio = _Head(a_out, p_a, d_a)
-            fused += a_out
-        if "vision" in dims:
-            self.video_model = AuViSubNet(dims["vision"], v_h, v_out, v_l, v_p)
-            self.post_video = _Head(v_out, p_v, d_v)
-            fused += v_out
-        self.post_fusion = _Head(fused, p_f, d_f)
-
-    def representations(self, text=None, text_bert=None, audio=None, vision=None,
-                        audio_lengths=None, vision_lengths=None, **kw):
-        reps = {}
-        if "text" in self.modalities:
-            if text_bert is not None:
-                reps["text"] = pool_tokens(self.text_encoder(text_bert), text_bert[:, 1], "cls")
-            else:
-                reps["text"] = text
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_model(audio, audio_lengths)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_model(vision, vision_lengths)
-        return reps
-
-    def forward(self, **inputs):
-        reps = self.representations(**inputs)
-        m, f_fusion = self.post_fusion(torch.cat(list(reps.values()), dim=-1))
-        feats = {"fusion": f_fusion}
-        outs = {}
-        for mod, head, key in (("text", "post_text", "text"), ("audio", "post_audio", "audio"),
-                               ("vision", "post_video", "vision")):
-            if mod in reps:
-                outs[key], feats[key] = getattr(self, head)(reps[mod])
-        return m, outs.get("text"), outs.get("audio"), outs.get("vision"), feats
-
-
-class SelfMMNet(SimsNet):
-    """Trains Self-MM with the Unimodal Label Generation Module (ULGM).
-
-    Keeps, per training row (keyed by ``X["index"]``), the four label tables
-    (``ulgm_labels_``, initialised to the M label) and the feature bank
-    (``ulgm_features_``), and the positive/negative class centres.
-    """
-
-    def __init__(self, *args, ulgm_H=1.0, exclude_zero=True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ulgm_H = ulgm_H
-        self.exclude_zero = exclude_zero
-
-    # -- ULGM state -----------------------------------------------------------
-    def _init_ulgm(self, dataset):
-        idx = dataset.X["index"].long()
-        y = dataset.y if dataset.y.ndim == 1 else dataset.y[:, 0]
-        n = int(idx.max()) + 1
-        dev = self.device
-        table = torch.full((n,), float("nan"), device=dev)
-        table[idx.to(dev)] = y.to(dev, torch.float32)
-        self.ulgm_labels_ = {mode: table.clone() for mode in _MODES}
-        self.ulgm_features_ = None  # sized on the first batch
-        self.ulgm_centres_ = None
-
-    def _update_bank(self, feats, idx):
-        if self.ulgm_features_ is None:
-            n = self.ulgm_labels_["fusion"].shape[0]
-            self.ulgm_features_ = {k: torch.zeros(n, v.shape[1], device=v.device)
-                                   for k, v in feats.items()}
-        for k, v in feats.items():
-            self.ulgm_features_[k][idx] = v
-        centres = {}
-        for k, bank in self.ulgm_features_.items():
-            lab = self.ulgm_labels_[k]
-            pos = lab > 0 if self.exclude_zero else lab >= 0
-            centres[k] = {"pos": bank[pos].mean(dim=0), "neg": bank[lab < 0].mean(dim=0)}
-        self.ulgm_centres_ = centres
-
-    def _update_labels(self, feats, idx, epoch):
-        eps = 1e-8
-        c = self.ulgm_centres_
-
-        def delta(mode):
-            d_p = torch.norm(feats[mode] - c[mode]["pos"], dim=-1)
-            d_n = torch.norm(feats[mode] - c[mode]["neg"], dim=-1)
-            return (d_n - d_p) / (d_p + eps)
-
-        delta_f = delta("fusion")
-        y_f = self.ulgm_labels_["fusion"][idx]
-        for mode in ("text", "audio", "vision"):
-            if mode not in feats:
-                continue
-            delta_s = delta(mode)
-            alpha = delta_s / (delta_f + eps)
-            new = 0.5 * alpha * y_f + 0.5 * (y_f + delta_s - delta_f)
-            new = torch.clamp(new, -self.ulgm_H, self.ulgm_H)
-            old = self.ulgm_labels_[mode][idx]
-            self.ulgm_labels_[mode][idx] = (epoch - 1) / (epoch + 1) * old + 2 / (epoch + 1) * new
-
-    # -- training -------------------------------------------------------------
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        if training and (len(self.history) <= 1 or not hasattr(self, "ulgm_labels_")):
-            self._init_ulgm(iterator.dataset)
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, _ = unpack_data(batch)
-        idx = Xi["index"].to(self.device).long()
-        m, t, a, v, feats = self.infer(Xi, **fit_params)
-        labels = self.ulgm_labels_
-        y_f = labels["fusion"][idx]
-        ok = ~torch.isnan(y_f)
-        loss = None
-        heads = {"fusion": m, "text": t, "audio": a, "vision": v}
-        if bool(ok.any()):
-            for mode, pred in heads.items():
-                if pred is None:
-                    continue
-                target = labels[mode][idx]
-                if mode == "fusion":
-                    w = torch.ones_like(target)
-                else:
-                    w = torch.tanh(torch.abs(target - y_f))
-                term = (w[ok] * torch.abs(pred[ok] - target[ok])).mean()
-                loss = term if loss is None else loss + term
-        if loss is None:  # a batch of unlabelled rows only
-            loss = sum(p.sum() * 0.0 for p in heads.values() if p is not None)
-        loss.backward()
-        with torch.no_grad():
-            detached = {k: f.detach() for k, f in feats.items()}
-            epoch = len(self.history)
-            if epoch > 1 and self.ulgm_centres_ is not None:
-                self._update_labels(detached, idx, epoch)
-            self._update_bank(detached, idx)
-        return {"loss": loss, "y_pred": m}
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        # Validation: plain L1 on M.
-        m = y_pred[0] if isinstance(y_pred, tuple | list) else y_pred
-        return super().get_loss(m, y_true, X=X, training=training)
+from simsbench.estimators.modules._self_mm import SelfMMModule
 
 
 class SelfMM(BertFamilyMixin, DeepRegressor):

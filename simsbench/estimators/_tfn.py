@@ -7,18 +7,14 @@ References: MMSA ``src/MMSA/models/singleTask/TFN.py`` and
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from simsbench.estimators._deep import (
     _ATTRIBUTES_DOC,
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
     SimsNet,
 )
-from simsbench.estimators._lf_dnn import (
+from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
     POOLING,
     POOLING_DOC,
@@ -26,102 +22,10 @@ from simsbench.estimators._lf_dnn import (
     check_flag,
     late_fusion_inputs,
 )
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
-from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 from simsbench.estimators.modules._fusion import TensorFusion
-
-# The reference's fixed output range and shift (not parameters): the fused
-# prediction is sigmoid(x) * 6 - 3, in (-3, 3) even on CH-SIMS.
-OUTPUT_RANGE = 6.0
-OUTPUT_SHIFT = -3.0
-
-
-# ---------------------------------------------------------------------------
-# torch modules
-
-class _TensorFusionTrunk(nn.Module):
-    """Audio/vision SubNets, the text LSTM and the tensor-fusion M head.
-
-    ``fusion`` holds the first post-fusion Linear (the reference's
-    ``post_fusion_layer_1``); ``post_fusion_layer_2``/``_3`` follow.
-    ``text_state_dropout=False`` gives the reference's text encoder, whose
-    dropout is a no-op.
-    """
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
-                 post_fusion_dropout, text_state_dropout=False):
-        super().__init__()
-        h_t, h_a, h_v = hidden_dims
-        p_a, p_v, p_t = dropouts
-        self.modalities = tuple(dims)
-        if "audio" in dims:
-            self.audio_subnet = SubNet(dims["audio"], h_a, p_a)
-        if "vision" in dims:
-            self.video_subnet = SubNet(dims["vision"], h_v, p_v)
-        if "text" in dims:
-            self.text_subnet = TextSubNet(dims["text"], h_t, text_out,
-                                          dropout=p_t if text_state_dropout else 0.0)
-        sizes = (h_a if "audio" in dims else 0, h_v if "vision" in dims else 0,
-                 text_out if "text" in dims else 0)
-        self.fusion = TensorFusion(sizes, post_fusion_dim, post_fusion_dropout)
-        self.post_fusion_layer_2 = nn.Linear(post_fusion_dim, post_fusion_dim)
-        self.post_fusion_layer_3 = nn.Linear(post_fusion_dim, 1)
-
-    def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
-        reps = {}
-        if "text" in self.modalities:
-            reps["text"] = self.text_subnet(text, text_lengths)
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_subnet(audio)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_subnet(vision)
-        return reps
-
-    def fused(self, reps):
-        x = torch.relu(self.fusion(audio=reps.get("audio"), vision=reps.get("vision"),
-                                   text=reps.get("text")))
-        x = torch.relu(self.post_fusion_layer_2(x))
-        x = self.post_fusion_layer_3(x)
-        return (torch.sigmoid(x) * OUTPUT_RANGE + OUTPUT_SHIFT).reshape(-1)
-
-
-class TFNModule(_TensorFusionTrunk):
-    """TFN: encoders, ``[1;a] ⊗ [1;v] ⊗ [1;t]``, Dropout, 3-layer MLP, sigmoid·6−3."""
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
-                 text_state_dropout=False):
-        p_a, p_v, p_t, p_post = dropouts
-        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, (p_a, p_v, p_t), p_post,
-                         text_state_dropout)
-
-    def forward(self, **inputs):
-        return self.fused(self.representations(**inputs))
-
-
-class MTFNModule(_TensorFusionTrunk):
-    """MTFN: the TFN trunk and M head plus unimodal T/A/V heads."""
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
-                 dropouts, post_dropouts, text_state_dropout=False):
-        p_text, p_audio, p_video, p_fusion = post_dropouts
-        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, dropouts, p_fusion,
-                         text_state_dropout)
-        d_t, d_a, d_v = post_dims
-        h_t, h_a, h_v = hidden_dims
-        if "text" in dims:
-            self.post_text = PostHead(text_out, d_t, p_text)
-        if "audio" in dims:
-            self.post_audio = PostHead(h_a, d_a, p_audio)
-        if "vision" in dims:
-            self.post_video = PostHead(h_v, d_v, p_video)
-
-    def forward(self, **inputs):
-        reps = self.representations(**inputs)
-        out_t = self.post_text(reps["text"]) if "text" in reps else None
-        out_a = self.post_audio(reps["audio"]) if "audio" in reps else None
-        out_v = self.post_video(reps["vision"]) if "vision" in reps else None
-        return self.fused(reps), out_t, out_a, out_v
-
+from simsbench.estimators.modules._late_fusion import MTFNModule, TFNModule
 
 # ---------------------------------------------------------------------------
 # training helpers
