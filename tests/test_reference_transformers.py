@@ -652,8 +652,8 @@ def _self_mm_name(name):
 
 
 def _self_mm_tiny(**kw):
-    return SelfMM(a_lstm_hidden_size=5, v_lstm_hidden_size=7, audio_out=4, video_out=6,
-                  post_fusion_dim=9, post_text_dim=8, post_audio_dim=3, post_video_dim=5, **kw)
+    return SelfMM(a_lstm_hidden_size=5, v_lstm_hidden_size=7, audio_out=4, vision_out=6,
+                  post_fusion_dim=9, post_text_dim=8, post_audio_dim=3, post_vision_dim=5, **kw)
 
 
 def test_self_mm_reference_forward():

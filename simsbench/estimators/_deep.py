@@ -46,6 +46,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
 
 from simsbench.datasets import LENGTH_KEYS, MODALITIES
+from simsbench.estimators._constraints import MULTITASK as MULTITASK_CONSTRAINTS
 from simsbench.estimators._constraints import SHARED as SHARED_CONSTRAINTS
 from simsbench.estimators._constraints import validate_params
 from simsbench.estimators._fidelity import Correction
@@ -621,6 +622,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         -------
         module : torch.nn.Module
         """
+        validate_params(self)
         mods = self._modalities()
         dims = {m: int(d) for m, d in zip(MODALITIES, feature_dims) if m in mods}
         lens = {m: int(s) for m, s in zip(MODALITIES, seq_lens) if m in mods}
@@ -848,21 +850,11 @@ class MultiTaskRegressor(DeepRegressor):
     """
 
     _multitask = True
+    _parameter_constraints: dict = dict(MULTITASK_CONSTRAINTS)
 
     def _loss_weights(self):
         tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
-        bad = [t for t in tasks if t not in ("T", "A", "V")]
-        if bad:
-            raise ValueError(
-                f"{type(self).__name__}: tasks must be a subset of ('T', 'A', 'V'), "
-                f"got {self.tasks!r}"
-            )
         w = [float(x) for x in self.loss_weights]
-        if len(w) != 4:
-            raise ValueError(
-                f"{type(self).__name__}: loss_weights needs 4 values (M, T, A, V), "
-                f"got {self.loss_weights!r}"
-            )
         for i, lab in enumerate(("T", "A", "V"), start=1):
             if lab not in tasks:
                 w[i] = 0.0

@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from simsbench.estimators._constraints import options, positive_int, probability
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import align_to_length, lengths_of, masked_mean
-from simsbench.estimators._validation import check_int, check_probs
 from simsbench.estimators.modules._blocks import last_states
 
 # ---------------------------------------------------------------------------
@@ -95,14 +95,10 @@ def align_real_frames(x: np.ndarray, lengths: np.ndarray, steps: np.ndarray,
     return out
 
 
-def aligned_sequence_inputs(est, X, allowed=("length_aware", "padded")) -> dict:
+def aligned_sequence_inputs(est, X) -> dict:
     """Inputs of EF-LSTM/MFN/Graph-MFN: modalities on the anchor's time grid
-    and the number of real steps per clip (``step_lengths``)."""
-    name = type(est).__name__
-    if est.alignment not in allowed:
-        raise ValueError(
-            f"{name}: alignment must be one of {allowed}, got {est.alignment!r}"
-        )
+    and the number of real steps per clip (``step_lengths``), as
+    ``est.alignment`` (checked by the estimator's constraints) says."""
     mods = est._modalities()
     lens = getattr(est, "seq_lens_", None) or {m: int(np.shape(X[m])[1]) for m in mods}
     anchor = anchor_modality(lens)
@@ -244,6 +240,13 @@ class EFLSTM(DeepRegressor):
 
     _tiny_params = {"hidden_dim": 8, "num_layers": 2, "batch_size": 16, "max_epochs": 3}
 
+    _parameter_constraints = {
+        "hidden_dim": [positive_int()],
+        "num_layers": [positive_int()],
+        "dropout": [probability()],
+        "alignment": [options("padded", "length_aware")],
+    }
+
     def __init__(
         self,
         *,
@@ -284,11 +287,8 @@ class EFLSTM(DeepRegressor):
         self.n_threads = n_threads
 
     def _prepare_inputs(self, X):
-        return aligned_sequence_inputs(self, X, ("padded", "length_aware"))
+        return aligned_sequence_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        check_int(self, "hidden_dim", self.hidden_dim)
-        check_int(self, "num_layers", self.num_layers)
-        check_probs(self, "dropout", self.dropout)
         return EFLSTMModule(dims, sequence_length(seq_lens), int(self.hidden_dim),
                             int(self.num_layers), float(self.dropout))

@@ -9,14 +9,12 @@ and the two corrections of its encoders, :data:`POOLING` and
 from __future__ import annotations
 
 import torch
-from sklearn.utils._param_validation import StrOptions
 from torch import nn
 
-from simsbench.estimators._constraints import Ints, Probabilities, positive_int
+from simsbench.estimators._constraints import Ints, Probabilities, boolean, options, positive_int
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
-from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
 
 # ---------------------------------------------------------------------------
@@ -62,22 +60,19 @@ CORRECTIONS_NOTES = """
       (see ``selection`` and ``max_epochs``)."""
 
 
-def check_flag(est, name: str, value) -> bool:
-    """``value`` must be a bool (numpy bools included)."""
-    if value is not True and value is not False and type(value).__name__ != "bool_":
-        raise ValueError(f"{type(est).__name__}: {name} must be True or False, got {value!r}")
-    return bool(value)
+LATE_FUSION_CONSTRAINTS = {
+    "pooling": [options("padded", "length_aware")],
+    "text_state_dropout": [boolean],
+}
+"""The late-fusion family's correction parameters (:data:`POOLING`,
+:data:`TEXT_DROPOUT`), declared by LF-DNN, TFN, LMF and their multi-task
+versions."""
 
 
 def late_fusion_inputs(est, X) -> dict:
     """Inputs of the late-fusion family (LF-DNN, TFN, LMF and their
     multi-task versions): pooled audio/vision, the text sequence and, for the
     length-aware mode, the text lengths."""
-    if est.pooling not in ("padded", "length_aware"):
-        raise ValueError(
-            f"{type(est).__name__}: pooling must be 'padded' or 'length_aware', "
-            f"got {est.pooling!r}"
-        )
     padded = est.pooling == "padded"
     out = {}
     for m in est._modalities():
@@ -195,8 +190,7 @@ class LFDNN(DeepRegressor):
         "text_out": [positive_int()],
         "post_fusion_dim": [positive_int()],
         "dropouts": [Probabilities(4)],
-        "pooling": [StrOptions({"padded", "length_aware"})],
-        "text_state_dropout": ["boolean"],
+        **LATE_FUSION_CONSTRAINTS,
     }
 
     # Small hyperparameters for the common checks and fast tests.
@@ -250,12 +244,6 @@ class LFDNN(DeepRegressor):
         return late_fusion_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        check_nonneg(self, "weight_decay", self.weight_decay)
-        return LFDNNModule(
-            dims,
-            check_ints(self, "hidden_dims", self.hidden_dims, 3),
-            check_int(self, "text_out", self.text_out),
-            check_int(self, "post_fusion_dim", self.post_fusion_dim),
-            check_probs(self, "dropouts", self.dropouts, 4),
-            check_flag(self, "text_state_dropout", self.text_state_dropout),
-        )
+        return LFDNNModule(dims, tuple(self.hidden_dims), int(self.text_out),
+                           int(self.post_fusion_dim), tuple(self.dropouts),
+                           bool(self.text_state_dropout))
