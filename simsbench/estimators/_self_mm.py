@@ -8,7 +8,14 @@ from skorch.dataset import unpack_data
 from torch import nn
 
 from simsbench.datasets import LENGTH_KEYS
-from simsbench.estimators._accumulation import ACCUMULATION_TAIL, check_accumulation_params
+from simsbench.estimators._accumulation import ACCUMULATION_CONSTRAINTS, ACCUMULATION_TAIL
+from simsbench.estimators._constraints import (
+    boolean,
+    nonnegative_real,
+    positive_int,
+    positive_real,
+    probability,
+)
 from simsbench.estimators._deep import (
     _COMMON_DOC,
     DeepRegressor,
@@ -359,6 +366,21 @@ post_vision_dropout : float
                     "post_audio_dim": 4, "post_vision_dim": 4, "batch_size": 16,
                     "update_epochs": 2, "max_epochs": 3, "n_threads": 1}
 
+    _parameter_constraints = {
+        **{p: [positive_int()] for p in (
+            "a_lstm_hidden_size", "v_lstm_hidden_size", "a_lstm_layers", "v_lstm_layers",
+            "audio_out", "vision_out", "post_fusion_dim", "post_text_dim", "post_audio_dim",
+            "post_vision_dim", "update_epochs")},
+        **{p: [probability()] for p in (
+            "a_lstm_dropout", "v_lstm_dropout", "post_fusion_dropout", "post_text_dropout",
+            "post_audio_dropout", "post_vision_dropout")},
+        "H": [positive_real()],
+        "exclude_zero": [boolean],
+        **{f"learning_rate_{p}": [positive_real()] for p in ("bert", "audio", "vision")},
+        **{f"weight_decay_{p}": [nonnegative_real()] for p in ("bert", "audio", "vision")},
+        **ACCUMULATION_CONSTRAINTS,
+    }
+
     def __init__(
         self,
         *,
@@ -456,25 +478,7 @@ post_vision_dropout : float
         out["index"] = np.arange(len(out[next(iter(out))]), dtype=np.float32)
         return out
 
-    def _check_params(self):
-        name = type(self).__name__
-        for p in ("a_lstm_hidden_size", "v_lstm_hidden_size", "a_lstm_layers", "v_lstm_layers",
-                  "audio_out", "vision_out", "post_fusion_dim", "post_text_dim",
-                  "post_audio_dim", "post_vision_dim", "update_epochs"):
-            v = getattr(self, p)
-            if not isinstance(v, int | np.integer) or v < 1:
-                raise ValueError(f"{name}: {p} must be a positive int, got {v!r}")
-        for p in ("a_lstm_dropout", "v_lstm_dropout", "post_fusion_dropout",
-                  "post_text_dropout", "post_audio_dropout", "post_vision_dropout"):
-            v = getattr(self, p)
-            if not 0 <= v < 1:
-                raise ValueError(f"{name}: {p} must be in [0, 1), got {v!r}")
-        if not self.H > 0:
-            raise ValueError(f"{name}: H must be > 0, got {self.H!r}")
-        check_accumulation_params(self)
-
     def _build_module(self, dims, seq_lens):
-        self._check_params()
         text_enc, text_dim = self._text_encoder_module(dims)
         return SelfMMModule(
             dims, text_enc, text_dim,

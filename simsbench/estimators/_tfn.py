@@ -10,6 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from simsbench.estimators._constraints import (
+    Ints,
+    Probabilities,
+    nonnegative_real,
+    positive_int,
+)
 from simsbench.estimators._deep import (
     _ATTRIBUTES_DOC,
     _COMMON_DOC,
@@ -17,12 +23,6 @@ from simsbench.estimators._deep import (
     DeepRegressor,
     MultiTaskRegressor,
     SimsNet,
-)
-from simsbench.estimators._constraints import (
-    Ints,
-    Probabilities,
-    nonnegative_real,
-    positive_int,
 )
 from simsbench.estimators._lf_dnn import (
     CORRECTIONS_NOTES,
