@@ -169,14 +169,18 @@ class _Subset(_Sequence):
         return f"{what} of {self.names} (one name or a sequence of distinct names)"
 
 
-def Modalities():  # noqa: N802 (reads as a constraint class)
+class Modalities(_Subset):
     """A non-empty subset of ``("text", "audio", "vision")``."""
-    return _Subset(MODALITIES)
+
+    def __init__(self):
+        super().__init__(MODALITIES)
 
 
-def Tasks():  # noqa: N802
+class Tasks(_Subset):
     """A subset (possibly empty) of the unimodal tasks ``("T", "A", "V")``."""
-    return _Subset(("T", "A", "V"), empty=True)
+
+    def __init__(self):
+        super().__init__(("T", "A", "V"), empty=True)
 
 
 class _Interval(Interval):

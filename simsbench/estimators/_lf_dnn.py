@@ -146,7 +146,7 @@ class LFDNN(DeepRegressor):
     post_fusion_dim : int, default=32
         Width of the fusion MLP.
     dropouts : tuple of 4 float, default=(0.3, 0.3, 0.3, 0.5)
-        (audio, video, text, post-fusion) dropout, in the reference's order.
+        (audio, vision, text, post-fusion) dropout, in the reference's order.
         The text dropout acts only with ``text_state_dropout=True``.""" + POOLING_DOC \
         + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
