@@ -81,3 +81,9 @@ def test_subclass_declarations_merge_with_and_replace_the_base():
     validate_params(Sub(rank=None))
     with pytest.raises(ValueError, match="The 'hidden_dims' parameter of Sub"):
         validate_params(Sub(hidden_dims=8))
+
+
+def test_validate_params_can_check_some_parameters_only():
+    validate_params(Model(hidden_dims=8), names=("rank",))
+    with pytest.raises(ValueError, match="'hidden_dims'"):
+        validate_params(Model(hidden_dims=8), names=("hidden_dims", "rank"))

@@ -255,8 +255,14 @@ def constraints_of(estimator) -> dict:
     return {k: v for k, v in merged.items() if k in names}
 
 
-def validate_params(estimator) -> None:
+def validate_params(estimator, names=None) -> None:
     """Check an estimator's parameters against its declared constraints.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    names : iterable of str, default=None
+        Check only these parameters (all when None).
 
     Raises
     ------
@@ -264,6 +270,8 @@ def validate_params(estimator) -> None:
         (a ``ValueError``) naming the first bad parameter and the estimator.
     """
     params = estimator.get_params(deep=False)
+    if names is not None:
+        params = {k: v for k, v in params.items() if k in set(names)}
     validate_parameter_constraints(constraints_of(estimator), params,
                                    caller_name=type(estimator).__name__)
 

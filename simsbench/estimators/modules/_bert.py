@@ -187,8 +187,8 @@ class BertFamilyMixin:
             Empty when ``ok``; otherwise one line saying why not.
         """
         name = type(self).__name__
-        try:
-            validate_params(self)
+        try:  # (the other parameters are checked by ``fit``: a bad one fails the run)
+            validate_params(self, ("text_encoder", "pretrained", "modalities"))
             mods = self._modalities()
         except ValueError as exc:
             return False, str(exc)
