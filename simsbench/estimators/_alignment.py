@@ -50,9 +50,9 @@ def anchor_modality(seq_lens: dict) -> str:
     """The modality whose time grid the sequence models step over."""
     if "text" in seq_lens:
         return "text"
-    best = None
+    best: str = ""
     for m, L in seq_lens.items():  # canonical order breaks ties
-        if best is None or L < seq_lens[best]:
+        if not best or L < seq_lens[best]:
             best = m
     return best
 
