@@ -73,7 +73,7 @@ def test_multitask_target_ignored_by_single_task(tiny):
 
 
 def test_clear_errors(tiny):
-    with pytest.raises(ValueError, match="modalities must be a non-empty subset"):
+    with pytest.raises(ValueError, match="The .modalities. parameter of LFDNN must be a non-empty"):
         LFDNN(modalities=("smell",)).fit(tiny.X("train"), tiny.y("train"))
     with pytest.raises(ValueError, match="X has no 'audio'"):
         LFDNN(**TINY).fit(tiny.X("train", ("text",)), tiny.y("train"))

@@ -94,14 +94,10 @@ def align_real_frames(x: np.ndarray, lengths: np.ndarray, steps: np.ndarray,
     return out
 
 
-def aligned_sequence_inputs(est, X, allowed=("length_aware", "padded")) -> dict:
+def aligned_sequence_inputs(est, X) -> dict:
     """Inputs of EF-LSTM/MFN/Graph-MFN: modalities on the anchor's time grid
-    and the number of real steps per clip (``step_lengths``)."""
-    name = type(est).__name__
-    if est.alignment not in allowed:
-        raise ValueError(
-            f"{name}: alignment must be one of {allowed}, got {est.alignment!r}"
-        )
+    and the number of real steps per clip (``step_lengths``), as
+    ``est.alignment`` (checked by the estimator's constraints) says."""
     mods = est._modalities()
     lens = getattr(est, "seq_lens_", None) or {m: int(np.shape(X[m])[1]) for m in mods}
     anchor = anchor_modality(lens)

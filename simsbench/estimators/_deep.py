@@ -183,6 +183,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         -------
         module : torch.nn.Module
         """
+        validate_params(self)
         mods = self._modalities()
         dims = {m: int(d) for m, d in zip(MODALITIES, feature_dims) if m in mods}
         lens = {m: int(s) for m, s in zip(MODALITIES, seq_lens) if m in mods}

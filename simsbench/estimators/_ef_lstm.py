@@ -9,8 +9,8 @@ concatenated and run through one LSTM
 from __future__ import annotations
 
 from simsbench.estimators._alignment import ALIGNMENT, aligned_sequence_inputs, sequence_length
+from simsbench.estimators._constraints import options, positive_int, probability
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
-from simsbench.estimators._validation import check_int, check_probs
 from simsbench.estimators.modules._sequence import EFLSTMModule
 
 
@@ -92,6 +92,13 @@ class EFLSTM(DeepRegressor):
 
     _tiny_params = {"hidden_dim": 8, "num_layers": 2, "batch_size": 16, "max_epochs": 3}
 
+    _parameter_constraints = {
+        "hidden_dim": [positive_int()],
+        "num_layers": [positive_int()],
+        "dropout": [probability()],
+        "alignment": [options("padded", "length_aware")],
+    }
+
     def __init__(
         self,
         *,
@@ -132,11 +139,8 @@ class EFLSTM(DeepRegressor):
         self.n_threads = n_threads
 
     def _prepare_inputs(self, X):
-        return aligned_sequence_inputs(self, X, ("padded", "length_aware"))
+        return aligned_sequence_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        check_int(self, "hidden_dim", self.hidden_dim)
-        check_int(self, "num_layers", self.num_layers)
-        check_probs(self, "dropout", self.dropout)
         return EFLSTMModule(dims, sequence_length(seq_lens), int(self.hidden_dim),
                             int(self.num_layers), float(self.dropout))

@@ -5,23 +5,24 @@ pooled audio/vision and the text sequence with the same encoders
 (:mod:`simsbench.estimators.modules._late_fusion`); this module holds the
 estimator side they share: the pooled inputs (:func:`late_fusion_inputs`),
 the two corrections of the encoders, :data:`POOLING` and
-:data:`TEXT_DROPOUT` (each one constructor parameter), their docstring
-text, and the reference's per-sub-network weight decay of the multi-task
-versions (:func:`subnet_weight_decay_groups`).
+:data:`TEXT_DROPOUT` (each one constructor parameter) with their declared
+constraints and docstring text, and the reference's per-sub-network weight
+decay of the multi-task versions (:func:`subnet_weight_decay_groups`).
 """
 
 from __future__ import annotations
 
+from simsbench.estimators._constraints import boolean, nonnegative_real, options
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
-from simsbench.estimators._validation import check_nonneg
 
 __all__ = [
     "CORRECTIONS_NOTES",
+    "LATE_FUSION_CONSTRAINTS",
     "POOLING",
     "POOLING_DOC",
+    "SUBNET_WEIGHT_DECAY_CONSTRAINTS",
     "TEXT_DROPOUT",
-    "check_flag",
     "late_fusion_inputs",
     "subnet_weight_decay_groups",
 ]
@@ -69,22 +70,19 @@ CORRECTIONS_NOTES = """
       (see ``selection`` and ``max_epochs``)."""
 
 
-def check_flag(est, name: str, value) -> bool:
-    """``value`` must be a bool (numpy bools included)."""
-    if value is not True and value is not False and type(value).__name__ != "bool_":
-        raise ValueError(f"{type(est).__name__}: {name} must be True or False, got {value!r}")
-    return bool(value)
+LATE_FUSION_CONSTRAINTS = {
+    "pooling": [options("padded", "length_aware")],
+    "text_state_dropout": [boolean],
+}
+"""The late-fusion family's correction parameters (:data:`POOLING`,
+:data:`TEXT_DROPOUT`), declared by LF-DNN, TFN, LMF and their multi-task
+versions."""
 
 
 def late_fusion_inputs(est, X) -> dict:
     """Inputs of the late-fusion family (LF-DNN, TFN, LMF and their
     multi-task versions): pooled audio/vision, the text sequence and, for the
     length-aware mode, the text lengths."""
-    if est.pooling not in ("padded", "length_aware"):
-        raise ValueError(
-            f"{type(est).__name__}: pooling must be 'padded' or 'length_aware', "
-            f"got {est.pooling!r}"
-        )
     padded = est.pooling == "padded"
     out = {}
     for m in est._modalities():
@@ -102,14 +100,20 @@ def late_fusion_inputs(est, X) -> dict:
 
 
 def subnet_weight_decay_groups(est) -> list:
-    """The reference's per-sub-network weight decay (text/audio/video); the
-    parameters matched by no pattern keep ``weight_decay`` (the rest), as in
-    MMSA ``src/MMSA/trains/multiTask/MLF_DNN.py``."""
+    """The reference's per-sub-network weight decay (``weight_decay_text``,
+    ``_audio``, ``_vision``); the parameters matched by no pattern keep
+    ``weight_decay`` (the rest), as in MMSA
+    ``src/MMSA/trains/multiTask/MLF_DNN.py`` (whose vision encoder is
+    ``video_subnet``)."""
     return [
-        ("trunk.text_subnet.*", {"weight_decay": check_nonneg(
-            est, "text_weight_decay", est.text_weight_decay)}),
-        ("trunk.audio_subnet.*", {"weight_decay": check_nonneg(
-            est, "audio_weight_decay", est.audio_weight_decay)}),
-        ("trunk.video_subnet.*", {"weight_decay": check_nonneg(
-            est, "video_weight_decay", est.video_weight_decay)}),
+        (f"trunk.{module}_subnet.*", {"weight_decay": float(getattr(est, f"weight_decay_{m}"))})
+        for m, module in (("text", "text"), ("audio", "audio"), ("vision", "video"))
     ]
+
+
+#: The per-encoder weight decays of MLF-DNN and MLMF.
+SUBNET_WEIGHT_DECAY_CONSTRAINTS = {
+    "weight_decay_text": [nonnegative_real()],
+    "weight_decay_audio": [nonnegative_real()],
+    "weight_decay_vision": [nonnegative_real()],
+}

@@ -7,19 +7,16 @@ What the late-fusion family shares lives in
 
 from __future__ import annotations
 
-from sklearn.utils._param_validation import StrOptions
-
 from simsbench.estimators._constraints import Ints, Probabilities, positive_int
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
+    LATE_FUSION_CONSTRAINTS,
     POOLING,
     POOLING_DOC,
     TEXT_DROPOUT,
-    check_flag,
     late_fusion_inputs,
 )
-from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
 from simsbench.estimators.modules._late_fusion import LFDNNModule
 
 
@@ -39,7 +36,7 @@ class LFDNN(DeepRegressor):
     post_fusion_dim : int, default=32
         Width of the fusion MLP.
     dropouts : tuple of 4 float, default=(0.3, 0.3, 0.3, 0.5)
-        (audio, video, text, post-fusion) dropout, in the reference's order.
+        (audio, vision, text, post-fusion) dropout, in the reference's order.
         The text dropout acts only with ``text_state_dropout=True``.""" + POOLING_DOC \
         + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
@@ -83,8 +80,7 @@ class LFDNN(DeepRegressor):
         "text_out": [positive_int()],
         "post_fusion_dim": [positive_int()],
         "dropouts": [Probabilities(4)],
-        "pooling": [StrOptions({"padded", "length_aware"})],
-        "text_state_dropout": ["boolean"],
+        **LATE_FUSION_CONSTRAINTS,
     }
 
     # Small hyperparameters for the common checks and fast tests.
@@ -138,12 +134,6 @@ class LFDNN(DeepRegressor):
         return late_fusion_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        check_nonneg(self, "weight_decay", self.weight_decay)
-        return LFDNNModule(
-            dims,
-            check_ints(self, "hidden_dims", self.hidden_dims, 3),
-            check_int(self, "text_out", self.text_out),
-            check_int(self, "post_fusion_dim", self.post_fusion_dim),
-            check_probs(self, "dropouts", self.dropouts, 4),
-            check_flag(self, "text_state_dropout", self.text_state_dropout),
-        )
+        return LFDNNModule(dims, tuple(self.hidden_dims), int(self.text_out),
+                           int(self.post_fusion_dim), tuple(self.dropouts),
+                           bool(self.text_state_dropout))

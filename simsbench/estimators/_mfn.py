@@ -14,9 +14,9 @@ torch modules, organised for speed, are in
 from __future__ import annotations
 
 from simsbench.estimators._alignment import aligned_sequence_inputs
+from simsbench.estimators._constraints import Ints, Layer, boolean, options, positive_int
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._fidelity import Correction
-from simsbench.estimators._validation import check_int, check_probs
 from simsbench.estimators.modules._memory_fusion import GraphMFNModule, MFNModule
 
 __all__ = ["MFN", "GraphMFN"]
@@ -25,32 +25,19 @@ __all__ = ["MFN", "GraphMFN"]
 # estimators
 
 
-def _check_mlp(est, name, cfg):
-    try:
-        width, p = cfg
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{type(est).__name__}: {name} must be a (width, dropout) pair, got {cfg!r}"
-        ) from None
-    check_int(est, f"{name}[0]", width)
-    check_probs(est, f"{name}[1]", p)
-
-
-def _check_hidden(est, hidden_dims):
-    if len(tuple(hidden_dims)) != 3:
-        raise ValueError(
-            f"{type(est).__name__}: hidden_dims needs 3 ints (text, audio, vision), "
-            f"got {hidden_dims!r}"
-        )
-    for h in hidden_dims:
-        check_int(est, "hidden_dims", h)
-
-
 class _SequenceFusionRegressor(DeepRegressor):
-    _alignments = ("length_aware", "padded")
+    _parameter_constraints = {
+        "hidden_dims": [Ints(3)],
+        "memsize": [positive_int()],
+        "gamma1": [Layer()],
+        "gamma2": [Layer()],
+        "out": [Layer()],
+        "nn2": [Layer()],
+        "alignment": [options("length_aware", "padded")],
+    }
 
     def _prepare_inputs(self, X):
-        return aligned_sequence_inputs(self, X, self._alignments)
+        return aligned_sequence_inputs(self, X)
 
 
 class MFN(_SequenceFusionRegressor):
@@ -136,7 +123,11 @@ class MFN(_SequenceFusionRegressor):
     (20,)
     """
 
-    _alignments = ("mean", "length_aware", "padded")
+    _parameter_constraints = {
+        "window": [positive_int()],
+        "nn1": [Layer()],
+        "alignment": [options("mean", "length_aware", "padded")],
+    }
     _corrections = (
         Correction(
             "alignment",
@@ -200,11 +191,6 @@ class MFN(_SequenceFusionRegressor):
         self.n_threads = n_threads
 
     def _build_module(self, dims, seq_lens):
-        _check_hidden(self, self.hidden_dims)
-        check_int(self, "memsize", self.memsize)
-        check_int(self, "window", self.window)
-        for name in ("nn1", "nn2", "gamma1", "gamma2", "out"):
-            _check_mlp(self, name, getattr(self, name))
         return MFNModule(dims, tuple(self.hidden_dims), self.memsize, self.window,
                          self.nn1, self.nn2, self.gamma1, self.gamma2, self.out)
 
@@ -299,7 +285,10 @@ class GraphMFN(_SequenceFusionRegressor):
     (20,)
     """
 
-    _alignments = ("padded", "length_aware")
+    _parameter_constraints = {
+        "inner_node_dim": [positive_int()],
+        "freeze_node_nets": [boolean],
+    }
     _corrections = (
         Correction(
             "alignment",
@@ -369,15 +358,6 @@ class GraphMFN(_SequenceFusionRegressor):
         self.n_threads = n_threads
 
     def _build_module(self, dims, seq_lens):
-        _check_hidden(self, self.hidden_dims)
-        check_int(self, "memsize", self.memsize)
-        check_int(self, "inner_node_dim", self.inner_node_dim)
-        for name in ("nn2", "gamma1", "gamma2", "out"):
-            _check_mlp(self, name, getattr(self, name))
-        if not isinstance(self.freeze_node_nets, bool):
-            raise ValueError(
-                f"GraphMFN: freeze_node_nets must be a bool, got {self.freeze_node_nets!r}"
-            )
         return GraphMFNModule(dims, tuple(self.hidden_dims), self.memsize,
                               self.inner_node_dim, self.nn2, self.gamma1, self.gamma2,
-                              self.out, self.freeze_node_nets)
+                              self.out, bool(self.freeze_node_nets))

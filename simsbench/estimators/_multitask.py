@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from simsbench.estimators._constraints import MULTITASK as MULTITASK_CONSTRAINTS
 from simsbench.estimators._deep import DeepRegressor
 
 __all__ = ["MultiTaskRegressor"]
@@ -21,21 +22,11 @@ class MultiTaskRegressor(DeepRegressor):
     """
 
     _multitask = True
+    _parameter_constraints: dict = dict(MULTITASK_CONSTRAINTS)
 
     def _loss_weights(self):
         tasks = (self.tasks,) if isinstance(self.tasks, str) else tuple(self.tasks)
-        bad = [t for t in tasks if t not in ("T", "A", "V")]
-        if bad:
-            raise ValueError(
-                f"{type(self).__name__}: tasks must be a subset of ('T', 'A', 'V'), "
-                f"got {self.tasks!r}"
-            )
         w = [float(x) for x in self.loss_weights]
-        if len(w) != 4:
-            raise ValueError(
-                f"{type(self).__name__}: loss_weights needs 4 values (M, T, A, V), "
-                f"got {self.loss_weights!r}"
-            )
         for i, lab in enumerate(("T", "A", "V"), start=1):
             if lab not in tasks:
                 w[i] = 0.0

@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from simsbench.datasets import LENGTH_KEYS
-from simsbench.estimators._accumulation import ACCUMULATION_TAIL, check_accumulation_params
+from simsbench.estimators._accumulation import ACCUMULATION_CONSTRAINTS, ACCUMULATION_TAIL
+from simsbench.estimators._constraints import (
+    boolean,
+    nonnegative_real,
+    positive_int,
+    positive_real,
+    probability,
+)
 from simsbench.estimators._deep import (
     _COMMON_DOC,
     DeepRegressor,
@@ -55,12 +62,12 @@ class SelfMM(BertFamilyMixin, DeepRegressor):
     a_lstm_dropout, v_lstm_dropout : float, default=0.0
         Dropout on the LSTM final states (also with one layer, as in the
         reference).
-    audio_out, video_out : int, default=16, 32
+    audio_out, vision_out : int, default=16, 32
         Audio and vision representation widths.
-    post_fusion_dim, post_text_dim, post_audio_dim, post_video_dim : int
+    post_fusion_dim, post_text_dim, post_audio_dim, post_vision_dim : int
         Head widths (defaults 128, 64, 16, 32).
     post_fusion_dropout, post_text_dropout, post_audio_dropout, \
-post_video_dropout : float
+post_vision_dropout : float
         Head input dropouts (defaults 0.0, 0.1, 0.1, 0.0).
     H : float, default=1.0
         Generated labels are clamped to ``[-H, H]``.
@@ -77,7 +84,7 @@ post_video_dropout : float
         BERT's group (``"bert"`` mode; its biases and LayerNorms get no decay).
     learning_rate_audio, weight_decay_audio : float, default=5e-3, 1e-2
         The audio LSTM sub-net's group.
-    learning_rate_video, weight_decay_video : float, default=5e-3, 1e-2
+    learning_rate_vision, weight_decay_vision : float, default=5e-3, 1e-2
         The vision LSTM sub-net's group.
     """ + _COMMON_DOC.replace(
         "        Adam learning rate.", "        Adam learning rate of the heads (``other`` group)."
@@ -161,9 +168,24 @@ post_video_dropout : float
     _corrections = (ACCUMULATION_TAIL,)
 
     _tiny_params = {"a_lstm_hidden_size": 4, "v_lstm_hidden_size": 4, "audio_out": 4,
-                    "video_out": 4, "post_fusion_dim": 8, "post_text_dim": 4,
-                    "post_audio_dim": 4, "post_video_dim": 4, "batch_size": 16,
+                    "vision_out": 4, "post_fusion_dim": 8, "post_text_dim": 4,
+                    "post_audio_dim": 4, "post_vision_dim": 4, "batch_size": 16,
                     "update_epochs": 2, "max_epochs": 3, "n_threads": 1}
+
+    _parameter_constraints = {
+        **{p: [positive_int()] for p in (
+            "a_lstm_hidden_size", "v_lstm_hidden_size", "a_lstm_layers", "v_lstm_layers",
+            "audio_out", "vision_out", "post_fusion_dim", "post_text_dim", "post_audio_dim",
+            "post_vision_dim", "update_epochs")},
+        **{p: [probability()] for p in (
+            "a_lstm_dropout", "v_lstm_dropout", "post_fusion_dropout", "post_text_dropout",
+            "post_audio_dropout", "post_vision_dropout")},
+        "H": [positive_real()],
+        "exclude_zero": [boolean],
+        **{f"learning_rate_{p}": [positive_real()] for p in ("bert", "audio", "vision")},
+        **{f"weight_decay_{p}": [nonnegative_real()] for p in ("bert", "audio", "vision")},
+        **ACCUMULATION_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -177,15 +199,15 @@ post_video_dropout : float
         a_lstm_dropout=0.0,
         v_lstm_dropout=0.0,
         audio_out=16,
-        video_out=32,
+        vision_out=32,
         post_fusion_dim=128,
         post_text_dim=64,
         post_audio_dim=16,
-        post_video_dim=32,
+        post_vision_dim=32,
         post_fusion_dropout=0.0,
         post_text_dropout=0.1,
         post_audio_dropout=0.1,
-        post_video_dropout=0.0,
+        post_vision_dropout=0.0,
         H=1.0,
         exclude_zero=True,
         update_epochs=4,
@@ -194,8 +216,8 @@ post_video_dropout : float
         weight_decay_bert=1e-3,
         learning_rate_audio=5e-3,
         weight_decay_audio=1e-2,
-        learning_rate_video=5e-3,
-        weight_decay_video=1e-2,
+        learning_rate_vision=5e-3,
+        weight_decay_vision=1e-2,
         modalities=("text", "audio", "vision"),
         batch_size=32,
         learning_rate=1e-3,
@@ -219,15 +241,15 @@ post_video_dropout : float
         self.a_lstm_dropout = a_lstm_dropout
         self.v_lstm_dropout = v_lstm_dropout
         self.audio_out = audio_out
-        self.video_out = video_out
+        self.vision_out = vision_out
         self.post_fusion_dim = post_fusion_dim
         self.post_text_dim = post_text_dim
         self.post_audio_dim = post_audio_dim
-        self.post_video_dim = post_video_dim
+        self.post_vision_dim = post_vision_dim
         self.post_fusion_dropout = post_fusion_dropout
         self.post_text_dropout = post_text_dropout
         self.post_audio_dropout = post_audio_dropout
-        self.post_video_dropout = post_video_dropout
+        self.post_vision_dropout = post_vision_dropout
         self.H = H
         self.exclude_zero = exclude_zero
         self.update_epochs = update_epochs
@@ -236,8 +258,8 @@ post_video_dropout : float
         self.weight_decay_bert = weight_decay_bert
         self.learning_rate_audio = learning_rate_audio
         self.weight_decay_audio = weight_decay_audio
-        self.learning_rate_video = learning_rate_video
-        self.weight_decay_video = weight_decay_video
+        self.learning_rate_vision = learning_rate_vision
+        self.weight_decay_vision = weight_decay_vision
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -262,35 +284,17 @@ post_video_dropout : float
         out["index"] = np.arange(len(out[next(iter(out))]), dtype=np.float32)
         return out
 
-    def _check_params(self):
-        name = type(self).__name__
-        for p in ("a_lstm_hidden_size", "v_lstm_hidden_size", "a_lstm_layers", "v_lstm_layers",
-                  "audio_out", "video_out", "post_fusion_dim", "post_text_dim",
-                  "post_audio_dim", "post_video_dim", "update_epochs"):
-            v = getattr(self, p)
-            if not isinstance(v, int | np.integer) or v < 1:
-                raise ValueError(f"{name}: {p} must be a positive int, got {v!r}")
-        for p in ("a_lstm_dropout", "v_lstm_dropout", "post_fusion_dropout",
-                  "post_text_dropout", "post_audio_dropout", "post_video_dropout"):
-            v = getattr(self, p)
-            if not 0 <= v < 1:
-                raise ValueError(f"{name}: {p} must be in [0, 1), got {v!r}")
-        if not self.H > 0:
-            raise ValueError(f"{name}: H must be > 0, got {self.H!r}")
-        check_accumulation_params(self)
-
     def _build_module(self, dims, seq_lens):
-        self._check_params()
         text_enc, text_dim = self._text_encoder_module(dims)
         return SelfMMModule(
             dims, text_enc, text_dim,
             (self.a_lstm_hidden_size, self.v_lstm_hidden_size),
             (self.a_lstm_layers, self.v_lstm_layers),
             (self.a_lstm_dropout, self.v_lstm_dropout),
-            (self.audio_out, self.video_out),
-            (self.post_fusion_dim, self.post_text_dim, self.post_audio_dim, self.post_video_dim),
+            (self.audio_out, self.vision_out),
+            (self.post_fusion_dim, self.post_text_dim, self.post_audio_dim, self.post_vision_dim),
             (self.post_fusion_dropout, self.post_text_dropout, self.post_audio_dropout,
-             self.post_video_dropout),
+             self.post_vision_dropout),
         )
 
     def _param_groups(self):
@@ -298,8 +302,8 @@ post_video_dropout : float
         groups += [
             ("audio_model.*", {"lr": self.learning_rate_audio,
                                "weight_decay": self.weight_decay_audio}),
-            ("video_model.*", {"lr": self.learning_rate_video,
-                               "weight_decay": self.weight_decay_video}),
+            ("video_model.*", {"lr": self.learning_rate_vision,
+                               "weight_decay": self.weight_decay_vision}),
         ]
         return groups
 
