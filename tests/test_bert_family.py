@@ -198,7 +198,7 @@ def test_bert_mode_errors(tiny_bert, tiny, tmp_path):
         MMIM(text_encoder="bert", pretrained=str(tmp_path / "missing")).fit(X, y)
     with pytest.raises(ValueError, match="text_bert"):
         MISA(text_encoder="bert", pretrained=tiny_bert).fit(tiny.X("train"), y)
-    with pytest.raises(ValueError, match="text_encoder must be one of"):
+    with pytest.raises(ValueError, match="The 'text_encoder' parameter of MISA must be"):
         MISA(text_encoder="roberta").fit(X, y)
     with pytest.raises(ValueError, match="only with text_encoder='bert'"):
         BertMAG(text_encoder="features", pretrained=tiny_bert).fit(X, y)

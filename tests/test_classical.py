@@ -29,7 +29,7 @@ def test_pooler_feature_names_and_errors(tiny):
     assert len(names) == 5 + 7 and names[0] == "audio_0" and names[-1] == "vision_6"
     with pytest.raises(ValueError, match="X has no 'vision'"):
         pool.transform(tiny.X("train", ("audio",)))
-    with pytest.raises(ValueError, match="pooling must be"):
+    with pytest.raises(ValueError, match="The 'pooling' parameter of ModalityPooler must be"):
         ModalityPooler(pooling="max").fit(tiny.X("train"))
     with pytest.raises(TypeError, match="dict of arrays"):
         ModalityPooler().fit(np.zeros((3, 4)))

@@ -73,7 +73,7 @@ def test_multitask_target_ignored_by_single_task(tiny):
 
 
 def test_clear_errors(tiny):
-    with pytest.raises(ValueError, match="modalities must be a non-empty subset"):
+    with pytest.raises(ValueError, match="The .modalities. parameter of LFDNN must be a non-empty"):
         LFDNN(modalities=("smell",)).fit(tiny.X("train"), tiny.y("train"))
     with pytest.raises(ValueError, match="X has no 'audio'"):
         LFDNN(**TINY).fit(tiny.X("train", ("text",)), tiny.y("train"))
@@ -145,11 +145,11 @@ def _fit_lfdnn(data, **params):
 def test_best_weights_spilled_to_disk_restore_the_same_model(tiny, monkeypatch, tmp_path):
     """Large weights go to a temporary file, not memory; the restored model is
     the same, and the file is gone after fit."""
-    import simsbench.estimators._deep as deep
+    import simsbench.estimators._callbacks as callbacks
 
     in_memory = _fit_lfdnn(tiny)
-    monkeypatch.setattr(deep, "SPILL_BYTES", 0)
-    monkeypatch.setattr(deep.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(callbacks, "SPILL_BYTES", 0)
+    monkeypatch.setattr(callbacks.tempfile, "tempdir", str(tmp_path))
     spilled = _fit_lfdnn(tiny)
     assert spilled.best_epoch_ == in_memory.best_epoch_
     np.testing.assert_array_equal(spilled.predict(tiny.X("test")),
@@ -158,10 +158,11 @@ def test_best_weights_spilled_to_disk_restore_the_same_model(tiny, monkeypatch, 
 
 
 def test_spill_file_removed_when_fit_fails(tiny, monkeypatch, tmp_path):
+    import simsbench.estimators._callbacks as callbacks
     import simsbench.estimators._deep as deep
 
-    monkeypatch.setattr(deep, "SPILL_BYTES", 0)
-    monkeypatch.setattr(deep.tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(callbacks, "SPILL_BYTES", 0)
+    monkeypatch.setattr(callbacks.tempfile, "tempdir", str(tmp_path))
     calls = []
     original = deep.SimsNet.run_single_epoch
 

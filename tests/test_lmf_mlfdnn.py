@@ -13,7 +13,7 @@ import torch
 from simsbench.datasets import LABELS, make_synthetic
 from simsbench.estimators import LFDNN, LMF, MLFDNN, MLMF
 from simsbench.estimators._deep import count_parameters
-from simsbench.estimators._lmf import LowRankFusion
+from simsbench.estimators.modules._late_fusion import LowRankFusion
 
 SIMS_DIMS, SIMS_LENS = (768, 33, 709), (39, 400, 55)
 
@@ -121,8 +121,8 @@ def test_lmf_optimizer_groups_and_trained_fusion_weights(tiny):
 
 def test_mlmf_optimizer_groups(tiny):
     est = _fit(MLMF(**MLMF._tiny_params, learning_rate=1e-3, factor_lr=5e-4,
-                    text_weight_decay=1e-4, audio_weight_decay=0.0,
-                    video_weight_decay=2e-4, weight_decay=5e-3, freeze_fusion_weights=False,
+                    weight_decay_text=1e-4, weight_decay_audio=0.0,
+                    weight_decay_vision=2e-4, weight_decay=5e-3, freeze_fusion_weights=False,
                     random_state=0),
                tiny, LABELS)
     groups = _groups(est)
@@ -205,7 +205,7 @@ def test_lmf_pooling_inputs(pooling, tiny):
     (LMF(pooling="max"), "pooling"),
     (MLMF(post_dropouts=(0.4, 0.4, 1.0)), "post_dropouts"),
     (MLMF(post_text_dim=0), "post_text_dim"),
-    (MLMF(video_weight_decay=-1.0), "video_weight_decay"),
+    (MLMF(weight_decay_vision=-1.0), "weight_decay_vision"),
     (MLFDNN(text_out=0), "text_out"),
     (MLFDNN(post_dropouts=(0.5, 0.5, 0.5)), "post_dropouts"),
     (MLFDNN(hidden_dims=(8, 4)), "hidden_dims"),

@@ -38,9 +38,9 @@ SMALL = {
     "LFDNN": dict(hidden_dims=(6, 4, 5), text_out=7, post_fusion_dim=6),
     "TFN": dict(hidden_dims=(6, 4, 5), text_out=7, post_fusion_dim=6),
     "MTFN": dict(hidden_dims=(6, 4, 5), text_out=7, post_fusion_dim=6, post_text_dim=5,
-                 post_audio_dim=3, post_video_dim=4),
+                 post_audio_dim=3, post_vision_dim=4),
     "MLFDNN": dict(hidden_dims=(6, 4, 5), text_out=7, post_fusion_dim=6, post_text_dim=5,
-                   post_audio_dim=3, post_video_dim=4),
+                   post_audio_dim=3, post_vision_dim=4),
 }
 CLASSES = {"EFLSTM": EFLSTM, "LFDNN": LFDNN, "TFN": TFN, "MTFN": MTFN, "MLFDNN": MLFDNN}
 MULTITASK = ("MTFN", "MLFDNN")
@@ -204,7 +204,7 @@ def reference_shapes(name, cfg, dims, lens):
     if name in MULTITASK:
         shapes.update(_mlp3_shapes("post_text", t_out, cfg["post_text_dim"]))
         shapes.update(_mlp3_shapes("post_audio", h_a, cfg["post_audio_dim"]))
-        shapes.update(_mlp3_shapes("post_video", h_v, cfg["post_video_dim"]))
+        shapes.update(_mlp3_shapes("post_video", h_v, cfg["post_vision_dim"]))
     return shapes
 
 
@@ -351,8 +351,10 @@ def _reference_groups(name, est, ref_name):
         return lr, 0.0
     if name in MULTITASK:
         encoder = ref_name.split(".")[0]
-        if encoder in ("text_subnet", "audio_subnet", "video_subnet"):
-            return lr, getattr(est, encoder.replace("_subnet", "_weight_decay"))
+        param = {"text_subnet": "weight_decay_text", "audio_subnet": "weight_decay_audio",
+                 "video_subnet": "weight_decay_vision"}.get(encoder)
+        if param:
+            return lr, getattr(est, param)
         # MTFN's trainer passes no top-level weight decay; MLF-DNN's passes it
         return lr, (0.0 if name == "MTFN" else wd)
     return lr, wd  # EF-LSTM, LF-DNN: Adam(parameters(), lr, weight_decay)
@@ -413,5 +415,5 @@ def test_corrections_and_variants(name, tiny):
 @pytest.mark.parametrize("name", [n for n in CLASSES if n != "EFLSTM"])
 def test_bad_text_state_dropout_is_a_clear_error(name, tiny):
     est = CLASSES[name](**SMALL[name], text_state_dropout="yes")
-    with pytest.raises(ValueError, match=r"text_state_dropout.{0,20} must be"):
+    with pytest.raises(ValueError, match=r"text_state_dropout.{0,30} must be"):
         _fit(est, tiny)

@@ -342,7 +342,7 @@ def _lmf():
 
 def _mlmf():
     est = MLMF(hidden_dims=(8, 4, 6), rank=2, post_text_dim=5, post_audio_dim=3,
-               post_video_dim=4)
+               post_vision_dim=4)
     ref = RefMLMF(TINY_DIMS, (8, 4, 6), 2, (5, 3, 4), est.dropouts, est.post_dropouts)
     return est, ref, _HEAD_NAMES + _LMF_NAMES
 
@@ -492,7 +492,7 @@ def test_lmf_corrected_trains_fusion_weights(tiny, monkeypatch):
 
 def test_mlmf_fusion_weights_in_a_zero_learning_rate_group(tiny, monkeypatch):
     est = MLMF(**MLMF._tiny_params, learning_rate=1e-3, factor_lr=5e-4,
-               text_weight_decay=1e-4, audio_weight_decay=0.0, video_weight_decay=2e-4,
+               weight_decay_text=1e-4, weight_decay_audio=0.0, weight_decay_vision=2e-4,
                weight_decay=5e-3)
     unchanged = _fit_with_spy(est, tiny, monkeypatch, labels=LABELS)
     groups = _groups(est)

@@ -432,8 +432,8 @@ def test_misa_av_lengths_correction():
     short = dict(X, vision=X["vision"][:, :4])
     ref = MISA(hidden_size=8)._prepare_inputs(short)
     np.testing.assert_array_equal(ref["vision_lengths"], np.minimum(X["text_lengths"], 4))
-    with pytest.raises(ValueError, match="av_lengths must be one of"):
-        MISA(av_lengths="audio")._prepare_inputs(X)
+    with pytest.raises(ValueError, match="The 'av_lengths' parameter of MISA must be"):
+        MISA(av_lengths="audio").build_module(SIMS_DIMS, SIMS_LENS)
 
 
 def test_misa_parameter_count_and_optimizer(tiny):
@@ -652,8 +652,8 @@ def _self_mm_name(name):
 
 
 def _self_mm_tiny(**kw):
-    return SelfMM(a_lstm_hidden_size=5, v_lstm_hidden_size=7, audio_out=4, video_out=6,
-                  post_fusion_dim=9, post_text_dim=8, post_audio_dim=3, post_video_dim=5, **kw)
+    return SelfMM(a_lstm_hidden_size=5, v_lstm_hidden_size=7, audio_out=4, vision_out=6,
+                  post_fusion_dim=9, post_text_dim=8, post_audio_dim=3, post_vision_dim=5, **kw)
 
 
 def test_self_mm_reference_forward():

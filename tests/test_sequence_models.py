@@ -13,7 +13,7 @@ import torch
 from simsbench.datasets import make_synthetic
 from simsbench.estimators import EFLSTM, MFN, GraphMFN
 from simsbench.estimators._deep import count_parameters
-from simsbench.estimators._ef_lstm import (
+from simsbench.estimators._alignment import (
     align_real_frames,
     aligned_sequence_inputs,
     anchor_modality,
@@ -179,19 +179,19 @@ def test_anchor_and_input_shapes(tiny):
     assert anchor_modality({"text": 6, "audio": 12, "vision": 8}) == "text"
     assert anchor_modality({"audio": 12, "vision": 8}) == "vision"
     est = MFN(alignment="length_aware")
-    out = aligned_sequence_inputs(est, X, MFN._alignments)
+    out = aligned_sequence_inputs(est, X)
     assert out["audio"].shape[:2] == (48, 6) and out["vision"].shape[:2] == (48, 6)
     np.testing.assert_array_equal(out["step_lengths"], X["text_lengths"])
     est = MFN(alignment="mean")
-    out = aligned_sequence_inputs(est, X, MFN._alignments)
+    out = aligned_sequence_inputs(est, X)
     assert out["audio"].shape == (48, 1, 5)
     assert (out["step_lengths"] == 6).all()
     est = EFLSTM(modalities=("audio",), alignment="length_aware")
-    out = aligned_sequence_inputs(est, X, ("length_aware", "padded"))
+    out = aligned_sequence_inputs(est, X)
     assert out["audio"].shape == (48, 12, 5)
     np.testing.assert_array_equal(out["step_lengths"], X["audio_lengths"])
     est = EFLSTM(modalities=("audio",))  # the reference: every padded step
-    out = aligned_sequence_inputs(est, X, ("length_aware", "padded"))
+    out = aligned_sequence_inputs(est, X)
     assert out["audio"].shape == (48, 12, 5) and (out["step_lengths"] == 12).all()
 
 

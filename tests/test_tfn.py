@@ -25,7 +25,7 @@ from simsbench.estimators.modules._fusion import (
 )
 
 SMALL_TFN = dict(hidden_dims=(16, 8, 16), text_out=16, post_fusion_dim=16, n_threads=1)
-SMALL_MTFN = dict(SMALL_TFN, post_text_dim=8, post_audio_dim=4, post_video_dim=8)
+SMALL_MTFN = dict(SMALL_TFN, post_text_dim=8, post_audio_dim=4, post_vision_dim=8)
 
 
 # ---------------------------------------------------------------------------
@@ -182,8 +182,8 @@ def test_mtfn_missing_modality_heads_are_nan(tiny):
 
 
 def test_mtfn_optimizer_groups_and_fused_adam(tiny):
-    est = MTFN(**{**MTFN._tiny_params, "max_epochs": 1}, text_weight_decay=0.1,
-               audio_weight_decay=0.2, video_weight_decay=0.3, weight_decay=0.4,
+    est = MTFN(**{**MTFN._tiny_params, "max_epochs": 1}, weight_decay_text=0.1,
+               weight_decay_audio=0.2, weight_decay_vision=0.3, weight_decay=0.4,
                random_state=0)
     est.fit(tiny.X("train"), tiny.y("train", LABELS))
     opt = est.net_.optimizer_
@@ -241,7 +241,7 @@ def test_two_forwards_before_backward_keep_their_masks():
     (TFN(), "text_out", 0),
     (MTFN(), "post_dropouts", (0.2, 0.2, 0.2)),
     (MTFN(), "post_audio_dim", 0),
-    (MTFN(), "text_weight_decay", -1.0),
+    (MTFN(), "weight_decay_text", -1.0),
 ])
 def test_invalid_hyperparameters(est, param, bad, tiny):
     est = est.set_params(**{param: bad})

@@ -23,6 +23,7 @@ from simsbench.cli import main
 from simsbench.datasets import MultimodalDataset, make_synthetic_mmsa, write_mmsa
 from simsbench.results import read_records
 from simsbench.specs import SpecError, default_spec_roots, load_estimator_spec, load_specs
+from simsbench.estimators._constraints import validate_params
 from simsbench.tune import (
     TUNE_TASK_SUFFIX,
     estimator_spec_toml,
@@ -213,9 +214,7 @@ def test_every_builtin_search_samples_buildable_configurations(name):
             est = spec.build(kind, params)
             got = est.get_params(deep=False)
             assert all(got[k] == v for k, v in params.items())
-            for check in ("_check_common", "_check_params"):
-                if hasattr(est, check):
-                    getattr(est, check)()
+            validate_params(est)  # every drawn value within the declared constraints
 
 
 def test_rank_trials_follows_cv_results():

@@ -12,15 +12,17 @@ expose its parameter:
   full group), so the last ``n_batches mod update_epochs`` batches'
   gradients are discarded.
 
-The estimators pass the parameters to ``SimsNet`` through ``_net_kwargs``.
-This module imports neither torch nor the estimators.
+The estimators declare the parameters' values with
+:data:`ACCUMULATION_CONSTRAINTS` and pass them to ``SimsNet`` through
+``_net_kwargs``.  This module imports neither torch nor the estimators.
 """
 
 from __future__ import annotations
 
+from simsbench.estimators._constraints import options
 from simsbench.estimators._fidelity import Correction
 
-__all__ = ["ACCUMULATION_TAIL", "CLIP_PER", "check_accumulation_params"]
+__all__ = ["ACCUMULATION_CONSTRAINTS", "ACCUMULATION_TAIL", "CLIP_PER"]
 
 CLIP_PER = Correction(
     "clip_per",
@@ -36,16 +38,8 @@ ACCUMULATION_TAIL = Correction(
     {"accumulation_tail": ("drop", "apply")},
 )
 
-_CHOICES = {"clip_per": ("backward", "step"), "accumulation_tail": ("drop", "apply")}
-
-
-def check_accumulation_params(estimator) -> None:
-    """One-line ValueError for a bad ``clip_per`` / ``accumulation_tail``."""
-    for name, choices in _CHOICES.items():
-        if not hasattr(estimator, name):
-            continue
-        value = getattr(estimator, name)
-        if value not in choices:
-            raise ValueError(
-                f"{type(estimator).__name__}: {name} must be one of {choices}, got {value!r}"
-            )
+ACCUMULATION_CONSTRAINTS = {
+    "clip_per": [options(*CLIP_PER.params["clip_per"])],
+    "accumulation_tail": [options(*ACCUMULATION_TAIL.params["accumulation_tail"])],
+}
+"""The two corrections' parameters (an estimator declares those it has)."""

@@ -12,10 +12,19 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
-from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, MultiTaskRegressor, SimsNet
+from simsbench.estimators._constraints import (
+    Ints,
+    Probabilities,
+    boolean,
+    nonnegative_real,
+    options,
+    positive_int,
+    positive_real,
+)
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
-from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators.modules._blocks import PostHead, SubNet
 
 _HEAD_INDEX = {"text": 1, "audio": 2, "vision": 3}
@@ -354,31 +363,31 @@ class _AVMCSemiNet(SimsNet):
 # estimators
 
 class _AVMCBase(MultiTaskRegressor):
-    """Shared validation, inputs, module and parameter groups."""
+    """Shared constraints, inputs, module and parameter groups."""
 
     _fusion_layer = 3
+
+    _parameter_constraints = {
+        "encoder": [options("lstm", "dnn")],
+        "hidden_dims": [Ints(3)],
+        "post_dims": [Ints(3)],
+        "post_fusion_dim": [positive_int()],
+        "dropouts": [Probabilities(2)],
+        "post_dropouts": [Probabilities(4)],
+        "output_range": [positive_real()],
+        "mixup_audio": [boolean],
+        "mixup_vision": [boolean],
+        "mixup_alpha": [positive_real()],
+        "learning_rate_audio": [positive_real()],
+        "learning_rate_vision": [positive_real()],
+        "weight_decay_audio": [nonnegative_real()],
+        "weight_decay_vision": [nonnegative_real()],
+    }
 
     def _reconstruction(self) -> bool:
         return False
 
-    def _check_params(self):
-        name = type(self).__name__
-        if self.encoder not in ("lstm", "dnn"):
-            raise ValueError(f"{name}: encoder must be 'lstm' or 'dnn', got {self.encoder!r}")
-        check_ints(self, "hidden_dims", self.hidden_dims, 3)
-        check_ints(self, "post_dims", self.post_dims, 3)
-        check_int(self, "post_fusion_dim", self.post_fusion_dim)
-        check_probs(self, "dropouts", self.dropouts, 2)
-        check_probs(self, "post_dropouts", self.post_dropouts, 4)
-        check_nonneg(self, "output_range", self.output_range, strict=True)
-        check_nonneg(self, "mixup_alpha", self.mixup_alpha, strict=True)
-        for p in ("learning_rate_audio", "learning_rate_vision"):
-            check_nonneg(self, p, getattr(self, p), strict=True)
-        for p in ("weight_decay", "weight_decay_audio", "weight_decay_vision"):
-            check_nonneg(self, p, getattr(self, p))
-
     def _prepare_inputs(self, X):
-        self._check_params()
         out = {}
         for m in self._modalities():
             if m == "text":  # the [CLS] position of the precomputed features
@@ -391,14 +400,13 @@ class _AVMCBase(MultiTaskRegressor):
         return out
 
     def _build_module(self, dims, seq_lens):
-        self._check_params()
         return AVMCModule(dims, self.encoder, tuple(self.hidden_dims), tuple(self.post_dims),
                           int(self.post_fusion_dim), tuple(self.dropouts),
                           tuple(self.post_dropouts), self._fusion_layer,
                           float(self.output_range), reconstruction=self._reconstruction())
 
     def _param_groups(self):
-        # The reference's groups: audio encoder, video encoder, "other" (the
+        # The reference's groups: audio encoder, vision encoder, "other" (the
         # frozen BERT's two groups receive no gradient).
         mods = self._modalities()
         groups = []
@@ -635,10 +643,9 @@ class AVMC(_AVMCBase):
 
     _net_class = _AVMCNet
 
+    _parameter_constraints = {"mixup_level": [options("auto", "input", "representation")]}
+
     def _mixup_level(self):
-        if self.mixup_level not in ("auto", "input", "representation"):
-            raise ValueError(f"AVMC: mixup_level must be 'auto', 'input' or "
-                             f"'representation', got {self.mixup_level!r}")
         if self.mixup_level == "auto":
             return "input" if self.encoder == "dnn" else "representation"
         return self.mixup_level
@@ -851,20 +858,15 @@ class AVMCSemi(_AVMCBase):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def _check_params(self):
-        super()._check_params()
-        if not isinstance(self.reconstruction_heads, bool | np.bool_):
-            raise ValueError(f"AVMCSemi: reconstruction_heads must be True or False, "
-                             f"got {self.reconstruction_heads!r}")
-        if self.unlabelled_batches not in UNLABELLED_BATCHES:
-            raise ValueError(f"AVMCSemi: unlabelled_batches must be one of "
-                             f"{UNLABELLED_BATCHES}, got {self.unlabelled_batches!r}")
+    _parameter_constraints = {
+        "reconstruction_heads": [boolean],
+        "unlabelled_batches": [options(*UNLABELLED_BATCHES)],
+    }
 
     def _reconstruction(self) -> bool:
         return bool(self.reconstruction_heads)
 
     def _net_kwargs(self):
-        self._check_params()
         return {"mixup_audio": bool(self.mixup_audio), "mixup_vision": bool(self.mixup_vision),
                 "mixup_alpha": float(self.mixup_alpha),
                 "unlabelled_batches": self.unlabelled_batches}

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from simsbench.estimators._constraints import positive_real, probability
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor
 from simsbench.estimators._inputs import align_to_length
 from simsbench.estimators.modules._bert import BertFamilyMixin, BertTextEncoder, load_bert
@@ -153,6 +154,7 @@ class BertMAG(BertFamilyMixin, DeepRegressor):
     _features_mode = False
 
     _tiny_params = {"batch_size": 16, "max_epochs": 2, "n_threads": 1}
+    _parameter_constraints = {"beta_shift": [positive_real()], "dropout_prob": [probability()]}
     _required_modalities = ("text",)
 
     def __init__(
@@ -216,9 +218,5 @@ class BertMAG(BertFamilyMixin, DeepRegressor):
 
     def _build_module(self, dims, seq_lens):
         self._require_bert()
-        if not self.beta_shift > 0:
-            raise ValueError(f"BertMAG: beta_shift must be > 0, got {self.beta_shift!r}")
-        if not 0 <= self.dropout_prob < 1:
-            raise ValueError(f"BertMAG: dropout_prob must be in [0, 1), got {self.dropout_prob!r}")
         bert = load_bert(self.pretrained, type(self).__name__)
         return BertMAGModule(bert, dims, self.beta_shift, self.dropout_prob)

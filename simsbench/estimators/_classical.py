@@ -10,8 +10,15 @@ from sklearn.svm import SVR
 from sklearn.utils.validation import check_is_fitted
 
 from simsbench.datasets import MODALITIES
+from simsbench.estimators._constraints import Modalities, options, validate_params
 from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_mean
 from simsbench.utils.tags import as_simsbench_tags, declared_modalities
+
+_POOLER_CONSTRAINTS = {
+    "modalities": [Modalities()],
+    "pooling": [options("mean", "padded_mean")],
+    "text_pooling": [options("mean", "cls")],
+}
 
 
 class ModalityPooler(TransformerMixin, BaseEstimator):
@@ -46,19 +53,15 @@ class ModalityPooler(TransformerMixin, BaseEstimator):
     (30, 22)
     """
 
+    _parameter_constraints = dict(_POOLER_CONSTRAINTS)
+
     def __init__(self, modalities=MODALITIES, pooling="mean", text_pooling="cls"):
         self.modalities = modalities
         self.pooling = pooling
         self.text_pooling = text_pooling
 
-    def _check_params(self):
-        if self.pooling not in ("mean", "padded_mean"):
-            raise ValueError(f"pooling must be 'mean' or 'padded_mean', got {self.pooling!r}")
-        if self.text_pooling not in ("mean", "cls"):
-            raise ValueError(f"text_pooling must be 'mean' or 'cls', got {self.text_pooling!r}")
-
     def fit(self, X, y=None):
-        self._check_params()
+        validate_params(self)
         mods = _as_modalities(self.modalities)
         check_X(X, mods, type(self).__name__)
         self.modalities_ = mods
@@ -101,13 +104,8 @@ class ModalityPooler(TransformerMixin, BaseEstimator):
 
 
 def _as_modalities(modalities) -> tuple[str, ...]:
-    if isinstance(modalities, str):
-        modalities = (modalities,)
-    mods = tuple(modalities)
-    bad = [m for m in mods if m not in MODALITIES]
-    if bad or not mods:
-        raise ValueError(f"modalities must be a non-empty subset of {MODALITIES}, got {mods}")
-    return mods
+    # (checked by the declared constraints in ``fit``)
+    return (modalities,) if isinstance(modalities, str) else tuple(modalities)
 
 
 class PooledSVR(RegressorMixin, BaseEstimator):
@@ -154,6 +152,12 @@ class PooledSVR(RegressorMixin, BaseEstimator):
     (20,)
     """
 
+    # the pooler's parameters and scikit-learn's own declarations of SVR's
+    _parameter_constraints = {
+        **_POOLER_CONSTRAINTS,
+        **{p: SVR._parameter_constraints[p] for p in ("C", "epsilon", "kernel", "gamma")},
+    }
+
     def __init__(self, modalities=MODALITIES, C=1.0, epsilon=0.1, kernel="rbf",
                  gamma="scale", pooling="mean", text_pooling="cls"):
         self.modalities = modalities
@@ -179,6 +183,7 @@ class PooledSVR(RegressorMixin, BaseEstimator):
         -------
         self
         """
+        validate_params(self)
         name = type(self).__name__
         n = check_X(X, _as_modalities(self.modalities), name)
         y = check_y(y, n, name)

@@ -1,138 +1,23 @@
 """LF-DNN: late-fusion deep neural network (CH-SIMS Table 2).
 
-Also home of what the late-fusion family (LF-DNN, TFN, LMF and their
-multi-task versions) shares: the pooled inputs (:func:`late_fusion_inputs`)
-and the two corrections of its encoders, :data:`POOLING` and
-:data:`TEXT_DROPOUT`, each one constructor parameter.
+What the late-fusion family shares lives in
+:mod:`simsbench.estimators._late_fusion` (estimator side) and
+:mod:`simsbench.estimators.modules._late_fusion` (torch modules).
 """
 
 from __future__ import annotations
 
-import torch
-from sklearn.utils._param_validation import StrOptions
-from torch import nn
-
 from simsbench.estimators._constraints import Ints, Probabilities, positive_int
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
-from simsbench.estimators._fidelity import Correction
-from simsbench.estimators._inputs import lengths_of
-from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
-from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
-
-# ---------------------------------------------------------------------------
-# the late-fusion family's corrections (shared with _tfn.py, _mlf_dnn.py, _lmf.py)
-
-POOLING = Correction(
-    "pooling",
-    "The reference time-averages audio and vision over the whole padded axis (zero "
-    "padding included) and runs the text LSTM over every padded step; corrected: "
-    "audio and vision are averaged over each clip's real frames and the LSTM's state "
-    "is read after the clip's last real token.",
-    {"pooling": ("padded", "length_aware")},
+from simsbench.estimators._late_fusion import (
+    CORRECTIONS_NOTES,
+    LATE_FUSION_CONSTRAINTS,
+    POOLING,
+    POOLING_DOC,
+    TEXT_DROPOUT,
+    late_fusion_inputs,
 )
-"""``pooling``: ``"padded"`` (reference) or ``"length_aware"``."""
-
-TEXT_DROPOUT = Correction(
-    "text_dropout",
-    "The reference's text dropout is a no-op (its 1-layer text LSTM's dropout is forced "
-    "to 0); corrected: the configured text dropout is applied to the LSTM's final state.",
-    {"text_state_dropout": (False, True)},
-)
-"""``text_state_dropout``: False (reference) or True."""
-
-POOLING_DOC = """
-    pooling : {"padded", "length_aware"}, default="padded"
-        How audio/vision are time-averaged and how far the text LSTM runs.
-        ``"padded"`` is the reference (MMSA's ``need_normalized`` inputs):
-        the mean over the whole padded axis, zero padding included, and the
-        LSTM over every padded step.  ``"length_aware"`` (correction
-        ``pooling``): the mean over each clip's real frames and the LSTM's
-        state after its last real token (what a packed sequence gives).
-    text_state_dropout : bool, default=False
-        Whether the text dropout is applied to the text LSTM's final state.
-        False is the reference, whose ``TextSubNet`` forces its dropout to 0
-        for a 1-layer LSTM; True is correction ``text_dropout``."""
-
-CORRECTIONS_NOTES = """
-    * ``pooling`` (``pooling="length_aware"``): padding is left out of the
-      audio/vision means and of the text LSTM (see ``pooling``);
-    * ``text_dropout`` (``text_state_dropout=True``): the text dropout the
-      configuration sets acts on the text LSTM's final state;
-    * ``selection`` and ``epoch_cap``: the training protocol's corrections
-      (see ``selection`` and ``max_epochs``)."""
-
-
-def check_flag(est, name: str, value) -> bool:
-    """``value`` must be a bool (numpy bools included)."""
-    if value is not True and value is not False and type(value).__name__ != "bool_":
-        raise ValueError(f"{type(est).__name__}: {name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def late_fusion_inputs(est, X) -> dict:
-    """Inputs of the late-fusion family (LF-DNN, TFN, LMF and their
-    multi-task versions): pooled audio/vision, the text sequence and, for the
-    length-aware mode, the text lengths."""
-    if est.pooling not in ("padded", "length_aware"):
-        raise ValueError(
-            f"{type(est).__name__}: pooling must be 'padded' or 'length_aware', "
-            f"got {est.pooling!r}"
-        )
-    padded = est.pooling == "padded"
-    out = {}
-    for m in est._modalities():
-        if m == "text":
-            out["text"] = X["text"]
-            if not padded:
-                out["text_lengths"] = lengths_of(X, "text")
-        else:
-            out[m] = est._pooled(X, m, padded=padded)
-    return out
-
-
-# ---------------------------------------------------------------------------
-# torch module
-
-
-class LFDNNModule(nn.Module):
-    """Audio/vision SubNets and a text LSTM, concatenated, then an MLP head.
-
-    ``text_state_dropout=False`` gives the reference's text encoder (its
-    dropout module has p=0).
-    """
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
-                 text_state_dropout=False):
-        super().__init__()
-        h_t, h_a, h_v = hidden_dims
-        p_a, p_v, p_t, p_post = dropouts
-        self.modalities = tuple(dims)
-        fused = 0
-        if "audio" in dims:
-            self.audio_subnet = SubNet(dims["audio"], h_a, p_a)
-            fused += h_a
-        if "vision" in dims:
-            self.video_subnet = SubNet(dims["vision"], h_v, p_v)
-            fused += h_v
-        if "text" in dims:
-            self.text_subnet = TextSubNet(dims["text"], h_t, text_out,
-                                          dropout=p_t if text_state_dropout else 0.0)
-            fused += text_out
-        self.post_fusion = PostHead(fused, post_fusion_dim, p_post)
-
-    def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
-        reps = {}
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_subnet(audio)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_subnet(vision)
-        if "text" in self.modalities:
-            reps["text"] = self.text_subnet(text, text_lengths)
-        return reps
-
-    def forward(self, **inputs):
-        reps = self.representations(**inputs)
-        return self.post_fusion(torch.cat(list(reps.values()), dim=1))
+from simsbench.estimators.modules._late_fusion import LFDNNModule
 
 
 class LFDNN(DeepRegressor):
@@ -151,7 +36,7 @@ class LFDNN(DeepRegressor):
     post_fusion_dim : int, default=32
         Width of the fusion MLP.
     dropouts : tuple of 4 float, default=(0.3, 0.3, 0.3, 0.5)
-        (audio, video, text, post-fusion) dropout, in the reference's order.
+        (audio, vision, text, post-fusion) dropout, in the reference's order.
         The text dropout acts only with ``text_state_dropout=True``.""" + POOLING_DOC \
         + _COMMON_DOC + _ATTRIBUTES_DOC + """
     Notes
@@ -195,8 +80,7 @@ class LFDNN(DeepRegressor):
         "text_out": [positive_int()],
         "post_fusion_dim": [positive_int()],
         "dropouts": [Probabilities(4)],
-        "pooling": [StrOptions({"padded", "length_aware"})],
-        "text_state_dropout": ["boolean"],
+        **LATE_FUSION_CONSTRAINTS,
     }
 
     # Small hyperparameters for the common checks and fast tests.
@@ -250,12 +134,6 @@ class LFDNN(DeepRegressor):
         return late_fusion_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        check_nonneg(self, "weight_decay", self.weight_decay)
-        return LFDNNModule(
-            dims,
-            check_ints(self, "hidden_dims", self.hidden_dims, 3),
-            check_int(self, "text_out", self.text_out),
-            check_int(self, "post_fusion_dim", self.post_fusion_dim),
-            check_probs(self, "dropouts", self.dropouts, 4),
-            check_flag(self, "text_state_dropout", self.text_state_dropout),
-        )
+        return LFDNNModule(dims, tuple(self.hidden_dims), int(self.text_out),
+                           int(self.post_fusion_dim), tuple(self.dropouts),
+                           bool(self.text_state_dropout))

@@ -9,128 +9,52 @@ and their trainers); the deliberate improvements are named corrections
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-from torch.nn.init import xavier_normal_
-
+from simsbench.estimators._constraints import (
+    Ints,
+    Probabilities,
+    boolean,
+    positive_int,
+    positive_real,
+)
 from simsbench.estimators._deep import (
     _ATTRIBUTES_DOC,
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
     SimsNet,
 )
 from simsbench.estimators._fidelity import Correction
-from simsbench.estimators._lf_dnn import (
+from simsbench.estimators._late_fusion import (
+    LATE_FUSION_CONSTRAINTS,
     POOLING,
+    SUBNET_WEIGHT_DECAY_CONSTRAINTS,
     TEXT_DROPOUT,
-    check_flag,
     late_fusion_inputs,
-)
-from simsbench.estimators._mlf_dnn import (
-    LateFusionTrunk,
-    UnimodalHeads,
     subnet_weight_decay_groups,
 )
-from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
-
-# parameter name of each modality's factor (the reference's names)
-_FACTOR = {"audio": "audio_factor", "vision": "video_factor", "text": "text_factor"}
+from simsbench.estimators._multitask import MultiTaskRegressor
+from simsbench.estimators.modules._late_fusion import LMFModule, MLMFModule
 
 
-class LowRankFusion(nn.Module):
-    """Low-rank fusion of unimodal representations to one output.
-
-    Each representation ``h_m`` gets a constant 1 prepended; its modality
-    factor ``W_m`` of shape ``(rank, d_m + 1, 1)`` maps it to ``rank`` values;
-    the rank vectors are multiplied elementwise across modalities and
-    combined by ``fusion_weights`` (1, rank) plus ``fusion_bias``.  With all
-    three modalities this equals the tensor-fusion output whose weight tensor
-    is the rank-``rank`` decomposition; with fewer it fuses those present.
-    """
-
-    def __init__(self, in_dims: dict, rank: int):
-        super().__init__()
-        self.rank = rank
-        self.modalities = tuple(m for m in ("audio", "vision", "text") if m in in_dims)
-        for m in self.modalities:
-            factor = nn.Parameter(torch.empty(rank, in_dims[m] + 1, 1))
-            xavier_normal_(factor)
-            self.register_parameter(_FACTOR[m], factor)
-        self.fusion_weights = nn.Parameter(torch.empty(1, rank))
-        self.fusion_bias = nn.Parameter(torch.zeros(1, 1))
-        xavier_normal_(self.fusion_weights)
-
-    def fused(self, reps: dict) -> torch.Tensor:
-        """The (B, rank) product of the modality projections."""
-        z = None
-        for m in self.modalities:
-            h = reps[m]
-            h1 = torch.cat([h.new_ones(h.shape[0], 1), h], dim=1)
-            proj = h1 @ getattr(self, _FACTOR[m])[..., 0].t()  # (B, rank)
-            z = proj if z is None else z * proj
-        return z
-
-    def forward(self, reps: dict) -> torch.Tensor:
-        z = self.fused(reps)
-        return (z @ self.fusion_weights.t() + self.fusion_bias).reshape(-1)
-
-
-class LMFModule(nn.Module):
-    """LF-DNN's encoders (text output h_t // 2) and a low-rank fusion output."""
-
-    def __init__(self, dims, hidden_dims, rank, dropouts):
-        super().__init__()
-        self.trunk = LateFusionTrunk(dims, hidden_dims, hidden_dims[0] // 2, dropouts)
-        self.fusion = LowRankFusion(self.trunk.out_dims, rank)
-
-    def representations(self, **inputs):
-        return self.trunk.representations(**inputs)
-
-    def forward(self, **inputs):
-        return self.fusion(self.trunk.representations(**inputs))
-
-
-class MLMFModule(nn.Module):
-    """LMF's trunk and fusion for M plus one MLP head per modality."""
-
-    def __init__(self, dims, hidden_dims, rank, post_dims, dropouts, post_dropouts):
-        super().__init__()
-        self.trunk = LateFusionTrunk(dims, hidden_dims, hidden_dims[0] // 2, dropouts)
-        self.fusion = LowRankFusion(self.trunk.out_dims, rank)
-        self.heads = UnimodalHeads(self.trunk.out_dims, post_dims, post_dropouts)
-
-    def representations(self, **inputs):
-        return self.trunk.representations(**inputs)
-
-    def forward(self, **inputs):
-        reps = self.trunk.representations(**inputs)
-        return (self.fusion(reps), *self.heads(reps))
-
-
-def _check_hidden(est):
-    dims = check_ints(est, "hidden_dims", est.hidden_dims, 3)
-    if dims[0] < 2:
-        raise ValueError(
-            f"{type(est).__name__}: hidden_dims[0] (text) must be >= 2 (the text "
-            f"output is hidden_dims[0] // 2), got {est.hidden_dims!r}"
-        )
-    return dims
-
-
-def _check_bool(est, name):
-    return check_flag(est, name, getattr(est, name))
-
-
-def _encoder_dropouts(est, n):
+def _encoder_dropouts(est):
     """``dropouts`` with the text entry zeroed unless the text dropout is
     applied: the reference's 1-layer ``TextSubNet`` sets its dropout to 0
     (MMSA ``src/MMSA/models/subNets/FeatureNets.py``)."""
-    dropouts = check_probs(est, "dropouts", est.dropouts, n)
-    if not _check_bool(est, "text_state_dropout"):
+    dropouts = tuple(float(p) for p in est.dropouts)
+    if not est.text_state_dropout:
         dropouts = (*dropouts[:2], 0.0, *dropouts[3:])
     return dropouts
+
+
+#: The constraints LMF and MLMF share (the text encoder's output is
+#: ``hidden_dims[0] // 2``, so ``hidden_dims[0] >= 2``).
+_LOW_RANK_CONSTRAINTS = {
+    "hidden_dims": [Ints(3, low=(2, 1, 1))],
+    "rank": [positive_int()],
+    "factor_lr": [positive_real()],
+    "freeze_fusion_weights": [boolean],
+    **LATE_FUSION_CONSTRAINTS,
+}
 
 
 #: The low-rank fusion's output parameters (the reference's fusion_weights
@@ -219,7 +143,7 @@ class LMF(DeepRegressor):
         (text, audio, vision) encoder widths; the text output is
         ``hidden_dims[0] // 2``.
     dropouts : tuple of 4 float, default=(0.2, 0.2, 0.2, 0.2)
-        (audio, video, text, post-fusion) dropout, in the reference's order.
+        (audio, vision, text, post-fusion) dropout, in the reference's order.
         The text value is used only with ``text_state_dropout=True``; the
         post-fusion value is accepted for configuration compatibility and,
         as in the reference, not used (LMF has no post-fusion layer).
@@ -274,6 +198,8 @@ class LMF(DeepRegressor):
     _tiny_params = {"hidden_dims": (8, 4, 8), "rank": 2, "batch_size": 16,
                     "max_epochs": 3}
 
+    _parameter_constraints = {**_LOW_RANK_CONSTRAINTS, "dropouts": [Probabilities(4)]}
+
     def __init__(
         self,
         *,
@@ -323,22 +249,13 @@ class LMF(DeepRegressor):
         return late_fusion_inputs(self, X)
 
     def _param_groups(self):
-        check_nonneg(self, "weight_decay", self.weight_decay)
-        return [("fusion.*_factor",
-                 {"lr": check_nonneg(self, "factor_lr", self.factor_lr, strict=True)})]
+        return [("fusion.*_factor", {"lr": float(self.factor_lr)})]
 
     def _net_kwargs(self):
-        frozen = _check_bool(self, "freeze_fusion_weights")
-        return {"left_out": FUSION_OUTPUT if frozen else ()}
+        return {"left_out": FUSION_OUTPUT if self.freeze_fusion_weights else ()}
 
     def _build_module(self, dims, seq_lens):
-        _check_bool(self, "freeze_fusion_weights")
-        return LMFModule(
-            dims,
-            _check_hidden(self),
-            check_int(self, "rank", self.rank),
-            _encoder_dropouts(self, 4),
-        )
+        return LMFModule(dims, tuple(self.hidden_dims), int(self.rank), _encoder_dropouts(self))
 
 
 class MLMF(MultiTaskRegressor):
@@ -357,13 +274,13 @@ class MLMF(MultiTaskRegressor):
         ``hidden_dims[0] // 2``.
     rank : int, default=3
         Rank of the fusion weight tensor.
-    post_text_dim, post_audio_dim, post_video_dim : int, default=8, 4, 32
+    post_text_dim, post_audio_dim, post_vision_dim : int, default=8, 4, 32
         Widths of the T, A and V heads' MLPs.
     dropouts : tuple of 3 float, default=(0.3, 0.3, 0.3)
-        (audio, video, text) encoder dropout, in the reference's order; the
+        (audio, vision, text) encoder dropout, in the reference's order; the
         text value is used only with ``text_state_dropout=True``.
     post_dropouts : tuple of 3 float, default=(0.4, 0.4, 0.4)
-        (text, audio, video) head dropout, in the reference's order (the
+        (text, audio, vision) head dropout, in the reference's order (the
         reference configuration's fourth, fusion, value has no layer).
     factor_lr : float, default=1e-3
         Adam learning rate of the modality factors.
@@ -371,9 +288,9 @@ class MLMF(MultiTaskRegressor):
         "    loss_weights : tuple of 4 float\n",
         "    loss_weights : tuple of 4 float, default=(0.2, 1.0, 0.4, 0.8)\n",
     ) + """
-    text_weight_decay, audio_weight_decay, video_weight_decay : float, \
+    weight_decay_text, weight_decay_audio, weight_decay_vision : float, \
 default=1e-4, 0.0, 1e-4
-        Adam weight decay of the text, audio and video encoders (the paper's
+        Adam weight decay of the text, audio and vision encoders (the paper's
         L2 sparsification of the shared parameters).
 """ + _COMMON_DOC.lstrip("\n").replace(
         "    weight_decay : float\n        Adam (coupled L2) weight decay.\n",
@@ -390,7 +307,7 @@ default=1e-4, 0.0, 1e-4
     parameters with CH-SIMS shapes, as the reference.  The inputs are those
     of MMSA's data loader (``need_normalized``: audio and vision averaged
     over the padded time axis, text padded).  Optimizer groups, in the
-    reference's order: the text, audio and video encoders at
+    reference's order: the text, audio and vision encoders at
     ``learning_rate`` with their own weight decay; the factors at
     ``factor_lr``; ``fusion_weights`` and ``fusion_bias`` at learning rate
     0 (Adam then leaves them at their initialisation, weight decay
@@ -427,8 +344,18 @@ default=1e-4, 0.0, 1e-4
 
     # Small hyperparameters for the common checks and fast tests.
     _tiny_params = {"hidden_dims": (8, 4, 8), "rank": 2, "post_text_dim": 4,
-                    "post_audio_dim": 4, "post_video_dim": 4, "batch_size": 16,
+                    "post_audio_dim": 4, "post_vision_dim": 4, "batch_size": 16,
                     "max_epochs": 3}
+
+    _parameter_constraints = {
+        **_LOW_RANK_CONSTRAINTS,
+        "post_text_dim": [positive_int()],
+        "post_audio_dim": [positive_int()],
+        "post_vision_dim": [positive_int()],
+        "dropouts": [Probabilities(3)],
+        "post_dropouts": [Probabilities(3)],
+        **SUBNET_WEIGHT_DECAY_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -437,7 +364,7 @@ default=1e-4, 0.0, 1e-4
         rank=3,
         post_text_dim=8,
         post_audio_dim=4,
-        post_video_dim=32,
+        post_vision_dim=32,
         dropouts=(0.3, 0.3, 0.3),
         post_dropouts=(0.4, 0.4, 0.4),
         factor_lr=1e-3,
@@ -446,9 +373,9 @@ default=1e-4, 0.0, 1e-4
         freeze_fusion_weights=True,
         tasks=("T", "A", "V"),
         loss_weights=(0.2, 1.0, 0.4, 0.8),
-        text_weight_decay=1e-4,
-        audio_weight_decay=0.0,
-        video_weight_decay=1e-4,
+        weight_decay_text=1e-4,
+        weight_decay_audio=0.0,
+        weight_decay_vision=1e-4,
         modalities=("text", "audio", "vision"),
         batch_size=128,
         learning_rate=1e-3,
@@ -467,7 +394,7 @@ default=1e-4, 0.0, 1e-4
         self.rank = rank
         self.post_text_dim = post_text_dim
         self.post_audio_dim = post_audio_dim
-        self.post_video_dim = post_video_dim
+        self.post_vision_dim = post_vision_dim
         self.dropouts = dropouts
         self.post_dropouts = post_dropouts
         self.factor_lr = factor_lr
@@ -476,9 +403,9 @@ default=1e-4, 0.0, 1e-4
         self.freeze_fusion_weights = freeze_fusion_weights
         self.tasks = tasks
         self.loss_weights = loss_weights
-        self.text_weight_decay = text_weight_decay
-        self.audio_weight_decay = audio_weight_decay
-        self.video_weight_decay = video_weight_decay
+        self.weight_decay_text = weight_decay_text
+        self.weight_decay_audio = weight_decay_audio
+        self.weight_decay_vision = weight_decay_vision
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -497,26 +424,18 @@ default=1e-4, 0.0, 1e-4
         return late_fusion_inputs(self, X)
 
     def _param_groups(self):
-        check_nonneg(self, "weight_decay", self.weight_decay)
         groups = [
             *subnet_weight_decay_groups(self),
-            ("fusion.*_factor",
-             {"lr": check_nonneg(self, "factor_lr", self.factor_lr, strict=True)}),
+            ("fusion.*_factor", {"lr": float(self.factor_lr)}),
         ]
-        if _check_bool(self, "freeze_fusion_weights"):
+        if self.freeze_fusion_weights:
             # MMSA src/MMSA/trains/multiTask/MLMF.py: a learning-rate-0 group.
             groups.append(("fusion.fusion_*", {"lr": 0.0}))
         return groups
 
     def _build_module(self, dims, seq_lens):
-        _check_bool(self, "freeze_fusion_weights")
         return MLMFModule(
-            dims,
-            _check_hidden(self),
-            check_int(self, "rank", self.rank),
-            (check_int(self, "post_text_dim", self.post_text_dim),
-             check_int(self, "post_audio_dim", self.post_audio_dim),
-             check_int(self, "post_video_dim", self.post_video_dim)),
-            _encoder_dropouts(self, 3),
-            check_probs(self, "post_dropouts", self.post_dropouts, 3),
+            dims, tuple(self.hidden_dims), int(self.rank),
+            (int(self.post_text_dim), int(self.post_audio_dim), int(self.post_vision_dim)),
+            _encoder_dropouts(self), tuple(float(p) for p in self.post_dropouts),
         )

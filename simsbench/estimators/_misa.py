@@ -9,9 +9,17 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._accumulation import (
+    ACCUMULATION_CONSTRAINTS,
     ACCUMULATION_TAIL,
     CLIP_PER,
-    check_accumulation_params,
+)
+from simsbench.estimators._constraints import (
+    EvenInt,
+    finite_real,
+    nonnegative_real,
+    options,
+    positive_int,
+    probability,
 )
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
 from simsbench.estimators._fidelity import Correction
@@ -329,6 +337,19 @@ class MISA(BertFamilyMixin, DeepRegressor):
 
     _tiny_params = {"hidden_size": 8, "batch_size": 16, "max_epochs": 2, "n_threads": 1}
 
+    _parameter_constraints = {
+        "hidden_size": [EvenInt(2)],
+        "dropout": [probability()],
+        "diff_weight": [nonnegative_real()],
+        "sim_weight": [nonnegative_real()],
+        "recon_weight": [nonnegative_real()],
+        "av_lengths": [options(*AV_LENGTHS)],
+        "grad_clip": [finite_real(), None],
+        "update_epochs": [positive_int()],
+        "rnncell": [options(*_RNN)],
+        **ACCUMULATION_CONSTRAINTS,
+    }
+
     def __init__(
         self,
         *,
@@ -396,7 +417,6 @@ class MISA(BertFamilyMixin, DeepRegressor):
         return None
 
     def _prepare_inputs(self, X):
-        self._check_params()
         out = self._text_inputs(X)
         text_lengths = self._text_lengths(X) if self.av_lengths == "text" else None
         for m in self._modalities():
@@ -408,28 +428,7 @@ class MISA(BertFamilyMixin, DeepRegressor):
                     out[LENGTH_KEYS[m]] = np.clip(text_lengths, 1, np.shape(X[m])[1])
         return out
 
-    def _check_params(self):
-        name = type(self).__name__
-        h = self.hidden_size
-        if not isinstance(h, int | np.integer) or h < 2 or h % 2:
-            raise ValueError(f"{name}: hidden_size must be an even int >= 2, got {h!r}")
-        if not isinstance(self.update_epochs, int | np.integer) or self.update_epochs < 1:
-            raise ValueError(f"{name}: update_epochs must be a positive int, "
-                             f"got {self.update_epochs!r}")
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"{name}: dropout must be in [0, 1), got {self.dropout!r}")
-        if self.rnncell not in _RNN:
-            raise ValueError(f"{name}: rnncell must be 'lstm' or 'gru', got {self.rnncell!r}")
-        for p in ("diff_weight", "sim_weight", "recon_weight"):
-            if getattr(self, p) < 0:
-                raise ValueError(f"{name}: {p} must be >= 0, got {getattr(self, p)!r}")
-        if self.av_lengths not in AV_LENGTHS:
-            raise ValueError(f"{name}: av_lengths must be one of {AV_LENGTHS}, "
-                             f"got {self.av_lengths!r}")
-        check_accumulation_params(self)
-
     def _build_module(self, dims, seq_lens):
-        self._check_params()
         text_enc, text_dim = self._text_encoder_module(dims)
         return MISAModule(dims, text_enc, text_dim, self.hidden_size, self.dropout,
                           self.rnncell, (self.diff_weight, self.sim_weight, self.recon_weight))

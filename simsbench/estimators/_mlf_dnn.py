@@ -7,124 +7,24 @@ family (MMSA ``src/MMSA/models/multiTask/MLF_DNN.py``, ``MLMF.py``).
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
-from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC, MultiTaskRegressor
-from simsbench.estimators._lf_dnn import (
+from simsbench.estimators._constraints import (
+    Ints,
+    Probabilities,
+    positive_int,
+)
+from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC
+from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
+    LATE_FUSION_CONSTRAINTS,
     POOLING,
     POOLING_DOC,
+    SUBNET_WEIGHT_DECAY_CONSTRAINTS,
     TEXT_DROPOUT,
-    check_flag,
     late_fusion_inputs,
+    subnet_weight_decay_groups,
 )
-from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
-from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
-
-# ---------------------------------------------------------------------------
-# per-sub-network weight decay shared by the late-fusion family (MLF-DNN, MLMF)
-
-
-def subnet_weight_decay_groups(est) -> list:
-    """The reference's per-sub-network weight decay (text/audio/video); the
-    parameters matched by no pattern keep ``weight_decay`` (the rest), as in
-    MMSA ``src/MMSA/trains/multiTask/MLF_DNN.py``."""
-    return [
-        ("trunk.text_subnet.*", {"weight_decay": check_nonneg(
-            est, "text_weight_decay", est.text_weight_decay)}),
-        ("trunk.audio_subnet.*", {"weight_decay": check_nonneg(
-            est, "audio_weight_decay", est.audio_weight_decay)}),
-        ("trunk.video_subnet.*", {"weight_decay": check_nonneg(
-            est, "video_weight_decay", est.video_weight_decay)}),
-    ]
-
-
-# ---------------------------------------------------------------------------
-# torch modules
-
-
-class LateFusionTrunk(nn.Module):
-    """Audio/vision ``SubNet`` and text ``TextSubNet`` for the modalities in ``dims``.
-
-    ``representations`` returns a dict in the reference's concatenation order
-    (audio, vision, text).  ``text_state_dropout=False`` gives the reference's
-    text encoder, whose dropout is a no-op (``dropouts[2]`` is then unused);
-    callers pass their estimator's ``text_state_dropout`` (the default, True,
-    keeps the behaviour of callers written before that parameter existed).
-    """
-
-    def __init__(self, dims, hidden_dims, text_out, dropouts, text_state_dropout=True):
-        super().__init__()
-        h_t, h_a, h_v = hidden_dims
-        p_a, p_v, p_t = dropouts[:3]
-        self.modalities = tuple(dims)
-        self.out_dims = {}
-        if "audio" in dims:
-            self.audio_subnet = SubNet(dims["audio"], h_a, p_a)
-            self.out_dims["audio"] = h_a
-        if "vision" in dims:
-            self.video_subnet = SubNet(dims["vision"], h_v, p_v)
-            self.out_dims["vision"] = h_v
-        if "text" in dims:
-            self.text_subnet = TextSubNet(dims["text"], h_t, text_out,
-                                          dropout=p_t if text_state_dropout else 0.0)
-            self.out_dims["text"] = text_out
-
-    def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
-        reps = {}
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_subnet(audio)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_subnet(vision)
-        if "text" in self.modalities:
-            reps["text"] = self.text_subnet(text, text_lengths)
-        return reps
-
-
-class UnimodalHeads(nn.Module):
-    """The T/A/V heads: Dropout -> Linear(h, d) -> ReLU -> Linear -> ReLU -> Linear(d, 1)."""
-
-    def __init__(self, in_dims, post_dims, post_dropouts):
-        super().__init__()
-        d_t, d_a, d_v = post_dims
-        p_t, p_a, p_v = post_dropouts[:3]
-        if "text" in in_dims:
-            self.post_text = PostHead(in_dims["text"], d_t, p_t)
-        if "audio" in in_dims:
-            self.post_audio = PostHead(in_dims["audio"], d_a, p_a)
-        if "vision" in in_dims:
-            self.post_video = PostHead(in_dims["vision"], d_v, p_v)
-
-    def forward(self, reps):
-        """(T, A, V) predictions of shape (B,); None for an absent modality."""
-        out = []
-        for m, attr in (("text", "post_text"), ("audio", "post_audio"),
-                        ("vision", "post_video")):
-            out.append(getattr(self, attr)(reps[m]) if m in reps else None)
-        return tuple(out)
-
-
-class MLFDNNModule(nn.Module):
-    """Shared trunk, concatenation + MLP for M, one MLP head per modality."""
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
-                 dropouts, post_dropouts, text_state_dropout=False):
-        super().__init__()
-        self.trunk = LateFusionTrunk(dims, hidden_dims, text_out, dropouts,
-                                     text_state_dropout=text_state_dropout)
-        self.heads = UnimodalHeads(self.trunk.out_dims, post_dims, post_dropouts)
-        self.post_fusion = PostHead(sum(self.trunk.out_dims.values()), post_fusion_dim,
-                                    post_dropouts[3])
-
-    def representations(self, **inputs):
-        return self.trunk.representations(**inputs)
-
-    def forward(self, **inputs):
-        reps = self.trunk.representations(**inputs)
-        m = self.post_fusion(torch.cat(list(reps.values()), dim=1))
-        return (m, *self.heads(reps))
-
+from simsbench.estimators._multitask import MultiTaskRegressor
+from simsbench.estimators.modules._late_fusion import MLFDNNModule
 
 # ---------------------------------------------------------------------------
 # estimator
@@ -147,20 +47,20 @@ class MLFDNN(MultiTaskRegressor):
         Output width of the text encoder.
     post_fusion_dim : int, default=32
         Width of the M head's MLP.
-    post_text_dim, post_audio_dim, post_video_dim : int, default=16, 4, 32
+    post_text_dim, post_audio_dim, post_vision_dim : int, default=16, 4, 32
         Widths of the T, A and V heads' MLPs.
     dropouts : tuple of 3 float, default=(0.3, 0.3, 0.3)
-        (audio, video, text) encoder dropout, in the reference's order.  The
+        (audio, vision, text) encoder dropout, in the reference's order.  The
         text dropout acts only with ``text_state_dropout=True``.
     post_dropouts : tuple of 4 float, default=(0.5, 0.5, 0.5, 0.5)
-        (text, audio, video, fusion) head dropout, in the reference's order.""" \
+        (text, audio, vision, fusion) head dropout, in the reference's order.""" \
         + POOLING_DOC + "\n" + _MULTITASK_DOC.strip("\n").replace(
         "    loss_weights : tuple of 4 float\n",
         "    loss_weights : tuple of 4 float, default=(0.6, 0.2, 0.8, 0.8)\n",
     ) + """
-    text_weight_decay, audio_weight_decay, video_weight_decay : float, \
+    weight_decay_text, weight_decay_audio, weight_decay_vision : float, \
 default=1e-4, 1e-3, 1e-4
-        Adam weight decay of the text, audio and video encoders (the paper's
+        Adam weight decay of the text, audio and vision encoders (the paper's
         L2 sparsification of the shared parameters).
 """ + _COMMON_DOC.lstrip("\n").replace(
         "    weight_decay : float\n        Adam (coupled L2) weight decay.\n",
@@ -186,7 +86,7 @@ default=1e-4, 1e-3, 1e-4
     on the inputs of MMSA's ``src/MMSA/data_loader.py`` with
     ``need_normalized``, trained by ``src/MMSA/trains/multiTask/MLF_DNN.py``:
     Adam with one learning rate and four groups, weight decay
-    ``text_weight_decay``/``audio_weight_decay``/``video_weight_decay`` on
+    ``weight_decay_text``/``weight_decay_audio``/``weight_decay_vision`` on
     the three encoders and ``weight_decay`` on the rest (the CH-SIMS
     paper's L2 sparsification, §4.3); the loss, and the validation loss that
     selects the epoch, is the ``loss_weights``-weighted sum of the four L1
@@ -232,8 +132,21 @@ default=1e-4, 1e-3, 1e-4
 
     # Small hyperparameters for the common checks and fast tests.
     _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
-                    "post_text_dim": 4, "post_audio_dim": 4, "post_video_dim": 4,
+                    "post_text_dim": 4, "post_audio_dim": 4, "post_vision_dim": 4,
                     "batch_size": 16, "max_epochs": 3}
+
+    _parameter_constraints = {
+        "hidden_dims": [Ints(3)],
+        "text_out": [positive_int()],
+        "post_fusion_dim": [positive_int()],
+        "post_text_dim": [positive_int()],
+        "post_audio_dim": [positive_int()],
+        "post_vision_dim": [positive_int()],
+        "dropouts": [Probabilities(3)],
+        "post_dropouts": [Probabilities(4)],
+        **SUBNET_WEIGHT_DECAY_CONSTRAINTS,
+        **LATE_FUSION_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -243,16 +156,16 @@ default=1e-4, 1e-3, 1e-4
         post_fusion_dim=32,
         post_text_dim=16,
         post_audio_dim=4,
-        post_video_dim=32,
+        post_vision_dim=32,
         dropouts=(0.3, 0.3, 0.3),
         post_dropouts=(0.5, 0.5, 0.5, 0.5),
         pooling="padded",
         text_state_dropout=False,
         tasks=("T", "A", "V"),
         loss_weights=(0.6, 0.2, 0.8, 0.8),
-        text_weight_decay=1e-4,
-        audio_weight_decay=1e-3,
-        video_weight_decay=1e-4,
+        weight_decay_text=1e-4,
+        weight_decay_audio=1e-3,
+        weight_decay_vision=1e-4,
         modalities=("text", "audio", "vision"),
         batch_size=32,
         learning_rate=2e-3,
@@ -272,16 +185,16 @@ default=1e-4, 1e-3, 1e-4
         self.post_fusion_dim = post_fusion_dim
         self.post_text_dim = post_text_dim
         self.post_audio_dim = post_audio_dim
-        self.post_video_dim = post_video_dim
+        self.post_vision_dim = post_vision_dim
         self.dropouts = dropouts
         self.post_dropouts = post_dropouts
         self.pooling = pooling
         self.text_state_dropout = text_state_dropout
         self.tasks = tasks
         self.loss_weights = loss_weights
-        self.text_weight_decay = text_weight_decay
-        self.audio_weight_decay = audio_weight_decay
-        self.video_weight_decay = video_weight_decay
+        self.weight_decay_text = weight_decay_text
+        self.weight_decay_audio = weight_decay_audio
+        self.weight_decay_vision = weight_decay_vision
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -300,19 +213,12 @@ default=1e-4, 1e-3, 1e-4
         return late_fusion_inputs(self, X)
 
     def _param_groups(self):
-        check_nonneg(self, "weight_decay", self.weight_decay)
         return subnet_weight_decay_groups(self)
 
     def _build_module(self, dims, seq_lens):
         return MLFDNNModule(
-            dims,
-            check_ints(self, "hidden_dims", self.hidden_dims, 3),
-            check_int(self, "text_out", self.text_out),
-            check_int(self, "post_fusion_dim", self.post_fusion_dim),
-            (check_int(self, "post_text_dim", self.post_text_dim),
-             check_int(self, "post_audio_dim", self.post_audio_dim),
-             check_int(self, "post_video_dim", self.post_video_dim)),
-            check_probs(self, "dropouts", self.dropouts, 3),
-            check_probs(self, "post_dropouts", self.post_dropouts, 4),
-            text_state_dropout=check_flag(self, "text_state_dropout", self.text_state_dropout),
+            dims, tuple(self.hidden_dims), int(self.text_out), int(self.post_fusion_dim),
+            (int(self.post_text_dim), int(self.post_audio_dim), int(self.post_vision_dim)),
+            tuple(self.dropouts), tuple(self.post_dropouts),
+            text_state_dropout=bool(self.text_state_dropout),
         )

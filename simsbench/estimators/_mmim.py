@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from skorch.callbacks import LRScheduler
 from skorch.dataset import unpack_data
@@ -10,6 +9,15 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from simsbench.datasets import LENGTH_KEYS
+from simsbench.estimators._constraints import (
+    boolean,
+    int_at_least,
+    nonnegative_real,
+    options,
+    positive_int,
+    positive_real,
+    probability,
+)
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
@@ -499,6 +507,27 @@ class MMIM(BertFamilyMixin, DeepRegressor):
     _tiny_params = {"d_ah": 4, "d_vh": 4, "d_aout": 4, "d_vout": 4, "d_prjh": 8,
                     "batch_size": 16, "max_epochs": 2, "n_threads": 1}
 
+    _parameter_constraints = {
+        **{p: [positive_int()] for p in (
+            "d_ah", "d_vh", "n_layer", "d_prjh", "cpc_layers", "mem_size", "when")},
+        "d_aout": [int_at_least(4)],
+        "d_vout": [int_at_least(4)],
+        "bidirectional": [boolean],
+        "final_state_layer": [options("first", "last")],
+        "dropout_a": [probability()],
+        "dropout_v": [probability()],
+        "dropout_prj": [probability()],
+        "add_va": [boolean],
+        "alpha": [nonnegative_real()],
+        "beta": [nonnegative_real()],
+        "entropy_guard": [boolean],
+        "grad_clip": [nonnegative_real(), None],
+        "learning_rate_mmilb": [positive_real()],
+        "weight_decay_mmilb": [nonnegative_real()],
+        "learning_rate_bert": [positive_real()],
+        "weight_decay_bert": [nonnegative_real()],
+    }
+
     def __init__(
         self,
         *,
@@ -588,29 +617,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
                 out[LENGTH_KEYS[m]] = lengths_of(X, m)
         return out
 
-    def _check_params(self):
-        name = type(self).__name__
-        for p in ("d_ah", "d_vh", "n_layer", "d_prjh", "cpc_layers", "mem_size", "when"):
-            v = getattr(self, p)
-            if not isinstance(v, int | np.integer) or v < 1:
-                raise ValueError(f"{name}: {p} must be a positive int, got {v!r}")
-        for p in ("d_aout", "d_vout"):
-            v = getattr(self, p)
-            if not isinstance(v, int | np.integer) or v < 4:
-                raise ValueError(f"{name}: {p} must be an int >= 4, got {v!r}")
-        for p in ("dropout_a", "dropout_v", "dropout_prj"):
-            v = getattr(self, p)
-            if not 0 <= v < 1:
-                raise ValueError(f"{name}: {p} must be in [0, 1), got {v!r}")
-        for p in ("alpha", "beta"):
-            if getattr(self, p) < 0:
-                raise ValueError(f"{name}: {p} must be >= 0, got {getattr(self, p)!r}")
-        if self.final_state_layer not in ("first", "last"):
-            raise ValueError(f"{name}: final_state_layer must be 'first' or 'last', "
-                             f"got {self.final_state_layer!r}")
-
     def _build_module(self, dims, seq_lens):
-        self._check_params()
         text_enc, text_dim = self._text_encoder_module(dims)
         return MMIMModule(
             dims, text_enc, text_dim, (self.d_ah, self.d_vh), (self.d_aout, self.d_vout),

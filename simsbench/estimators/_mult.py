@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 import torch.nn.functional as F
 from skorch.callbacks import LRScheduler
@@ -11,9 +9,17 @@ from torch import nn
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._accumulation import (
+    ACCUMULATION_CONSTRAINTS,
     ACCUMULATION_TAIL,
     CLIP_PER,
-    check_accumulation_params,
+)
+from simsbench.estimators._constraints import (
+    Ints,
+    boolean,
+    int_at_least,
+    nonnegative_real,
+    positive_int,
+    probability,
 )
 from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, DeepRegressor
 from simsbench.estimators._fidelity import Correction
@@ -307,6 +313,23 @@ class MulT(DeepRegressor):
     _tiny_params = {"d_model": 8, "num_heads": 2, "nlevels": 1, "batch_size": 16,
                     "accumulation_steps": 1, "max_epochs": 3, "n_threads": 1}
 
+    _parameter_constraints = {
+        "d_model": [positive_int()],
+        "num_heads": [positive_int()],
+        "nlevels": [positive_int()],
+        "kernel_sizes": [Ints(3)],
+        **{p: [probability()] for p in (
+            "attn_dropout", "attn_dropout_a", "attn_dropout_v", "relu_dropout",
+            "embed_dropout", "res_dropout", "output_dropout", "text_dropout")},
+        "attn_mask": [boolean],
+        "key_padding_mask": [boolean],
+        "positional_embedding": [boolean],
+        "lr_patience": [int_at_least(0)],
+        "grad_clip": [nonnegative_real(), None],
+        "accumulation_steps": [positive_int()],
+        **ACCUMULATION_CONSTRAINTS,
+    }
+
     def __init__(
         self,
         *,
@@ -378,45 +401,17 @@ class MulT(DeepRegressor):
         self.verbose = verbose
         self.n_threads = n_threads
 
-    def _check_params(self, dims=None, seq_lens=None):
+    def _build_module(self, dims, seq_lens):
+        # the checks a per-parameter constraint cannot express
         name = type(self).__name__
-        for p in ("d_model", "num_heads", "nlevels"):
-            v = getattr(self, p)
-            if not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name}: {p} must be a positive int, got {v!r}")
         if self.d_model % self.num_heads:
             raise ValueError(f"{name}: d_model ({self.d_model}) must be divisible by "
                              f"num_heads ({self.num_heads})")
-        ks = tuple(self.kernel_sizes)
-        if len(ks) != 3 or any(not isinstance(k, numbers.Integral) or k < 1 for k in ks):
-            raise ValueError(f"{name}: kernel_sizes must be 3 positive ints, got "
-                             f"{self.kernel_sizes!r}")
-        for p in ("attn_dropout", "attn_dropout_a", "attn_dropout_v", "relu_dropout",
-                  "embed_dropout", "res_dropout", "output_dropout", "text_dropout"):
-            v = getattr(self, p)
-            if not 0 <= v < 1:
-                raise ValueError(f"{name}: {p} must be in [0, 1), got {v!r}")
-        if not isinstance(self.accumulation_steps, numbers.Integral) or self.accumulation_steps < 1:
-            raise ValueError(f"{name}: accumulation_steps must be a positive int, "
-                             f"got {self.accumulation_steps!r}")
-        if not isinstance(self.lr_patience, numbers.Integral) or self.lr_patience < 0:
-            raise ValueError(f"{name}: lr_patience must be a non-negative int, "
-                             f"got {self.lr_patience!r}")
-        if self.grad_clip is not None and self.grad_clip < 0:
-            raise ValueError(f"{name}: grad_clip must be >= 0 or None, got {self.grad_clip!r}")
-        check_accumulation_params(self)
-        if seq_lens:
-            kmap = dict(zip(("text", "audio", "vision"), ks))
-            for m, L in seq_lens.items():
-                # an unprojected modality (feature size d_model) never runs its conv
-                if dims is not None and dims.get(m) == self.d_model:
-                    continue
-                if kmap[m] > L:
-                    raise ValueError(f"{name}: kernel_sizes[{m}] = {kmap[m]} exceeds the "
-                                     f"sequence length {L}")
-
-    def _build_module(self, dims, seq_lens):
-        self._check_params(dims, seq_lens)
+        for m, k in zip(("text", "audio", "vision"), self.kernel_sizes):
+            # an unprojected modality (feature size d_model) never runs its conv
+            if m in seq_lens and dims.get(m) != self.d_model and k > seq_lens[m]:
+                raise ValueError(f"{name}: kernel_sizes[{m}] = {k} exceeds the "
+                                 f"sequence length {seq_lens[m]}")
         return MulTModule(
             dims, self.d_model, self.num_heads, self.nlevels, tuple(self.kernel_sizes),
             self.attn_dropout, self.attn_dropout_a, self.attn_dropout_v, self.relu_dropout,
@@ -426,7 +421,6 @@ class MulT(DeepRegressor):
         )
 
     def _prepare_inputs(self, X):
-        self._check_params()
         out = super()._prepare_inputs(X)
         if not self.key_padding_mask:  # the reference sees every padded step
             out = {k: v for k, v in out.items() if k not in LENGTH_KEYS.values()}

@@ -1,222 +1,35 @@
-"""Self-MM: self-supervised multi-task learning with unimodal label generation."""
+"""Self-MM: self-supervised multi-task learning with unimodal label generation.
+
+The torch module is in :mod:`simsbench.estimators.modules._self_mm`, the
+training net with the Unimodal Label Generation Module in
+:mod:`simsbench.estimators._ulgm`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from skorch.dataset import unpack_data
-from torch import nn
 
 from simsbench.datasets import LENGTH_KEYS
-from simsbench.estimators._accumulation import ACCUMULATION_TAIL, check_accumulation_params
+from simsbench.estimators._accumulation import ACCUMULATION_CONSTRAINTS, ACCUMULATION_TAIL
+from simsbench.estimators._constraints import (
+    boolean,
+    nonnegative_real,
+    positive_int,
+    positive_real,
+    probability,
+)
 from simsbench.estimators._deep import (
     _COMMON_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
-    SimsNet,
 )
 from simsbench.estimators._inputs import lengths_of
+from simsbench.estimators._multitask import MultiTaskRegressor
+from simsbench.estimators._ulgm import SelfMMNet
 from simsbench.estimators.modules._bert import (
     BertFamilyMixin,
     bert_param_groups,
-    pool_tokens,
 )
-from simsbench.estimators.modules._blocks import PostHead, last_states
-
-_MODES = ("fusion", "text", "audio", "vision")
-
-
-class AuViSubNet(nn.Module):
-    """LSTM over the real frames -> final hidden state -> Dropout -> Linear.
-
-    The final state after each clip's last real frame is computed by
-    :func:`~simsbench.estimators.modules._blocks.last_states` (equal to a
-    packed run, faster on CPU)."""
-
-    def __init__(self, in_size, hidden_size, out_size, num_layers=1, dropout=0.0):
-        super().__init__()
-        self.rnn = nn.LSTM(in_size, hidden_size, num_layers=num_layers, batch_first=True,
-                           dropout=dropout if num_layers > 1 else 0.0)
-        self.dropout = nn.Dropout(dropout)
-        self.linear_1 = nn.Linear(hidden_size, out_size)
-
-    def forward(self, x, lengths):
-        return self.linear_1(self.dropout(last_states(self.rnn, x, lengths)))
-
-
-class _Head(PostHead):
-    """Dropout -> Linear -> ReLU (the ULGM feature) -> Linear -> ReLU -> Linear(1)
-    (:class:`PostHead`'s layers); ``forward`` also returns the feature."""
-
-    def forward(self, x):
-        feat = torch.relu(self.layer_1(self.dropout(x)))
-        out = self.layer_3(torch.relu(self.layer_2(feat))).reshape(-1)
-        return out, feat
-
-
-class SelfMMModule(nn.Module):
-    """BERT [CLS] text, LSTM audio/vision, a fusion head and three unimodal heads.
-
-    ``forward`` returns ``(M, T, A, V, features)``; ``features`` maps
-    ``"fusion"``/``"text"``/``"audio"``/``"vision"`` to each head's first
-    hidden layer (the representation ULGM works on).  Heads of absent
-    modalities are ``None``.
-    """
-
-    def __init__(self, dims, text_encoder, text_dim, lstm_hidden, lstm_layers, lstm_dropouts,
-                 outs, post_dims, post_dropouts):
-        super().__init__()
-        self.modalities = tuple(dims)
-        a_h, v_h = lstm_hidden
-        a_l, v_l = lstm_layers
-        a_p, v_p = lstm_dropouts
-        a_out, v_out = outs
-        p_f, p_t, p_a, p_v = post_dims
-        d_f, d_t, d_a, d_v = post_dropouts
-        fused = 0
-        if "text" in dims:
-            if text_encoder is not None:
-                self.text_encoder = text_encoder
-            self.post_text = _Head(text_dim, p_t, d_t)
-            fused += text_dim
-        if "audio" in dims:
-            self.audio_model = AuViSubNet(dims["audio"], a_h, a_out, a_l, a_p)
-            self.post_audio = _Head(a_out, p_a, d_a)
-            fused += a_out
-        if "vision" in dims:
-            self.video_model = AuViSubNet(dims["vision"], v_h, v_out, v_l, v_p)
-            self.post_video = _Head(v_out, p_v, d_v)
-            fused += v_out
-        self.post_fusion = _Head(fused, p_f, d_f)
-
-    def representations(self, text=None, text_bert=None, audio=None, vision=None,
-                        audio_lengths=None, vision_lengths=None, **kw):
-        reps = {}
-        if "text" in self.modalities:
-            if text_bert is not None:
-                reps["text"] = pool_tokens(self.text_encoder(text_bert), text_bert[:, 1], "cls")
-            else:
-                reps["text"] = text
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_model(audio, audio_lengths)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_model(vision, vision_lengths)
-        return reps
-
-    def forward(self, **inputs):
-        reps = self.representations(**inputs)
-        m, f_fusion = self.post_fusion(torch.cat(list(reps.values()), dim=-1))
-        feats = {"fusion": f_fusion}
-        outs = {}
-        for mod, head, key in (("text", "post_text", "text"), ("audio", "post_audio", "audio"),
-                               ("vision", "post_video", "vision")):
-            if mod in reps:
-                outs[key], feats[key] = getattr(self, head)(reps[mod])
-        return m, outs.get("text"), outs.get("audio"), outs.get("vision"), feats
-
-
-class SelfMMNet(SimsNet):
-    """Trains Self-MM with the Unimodal Label Generation Module (ULGM).
-
-    Keeps, per training row (keyed by ``X["index"]``), the four label tables
-    (``ulgm_labels_``, initialised to the M label) and the feature bank
-    (``ulgm_features_``), and the positive/negative class centres.
-    """
-
-    def __init__(self, *args, ulgm_H=1.0, exclude_zero=True, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.ulgm_H = ulgm_H
-        self.exclude_zero = exclude_zero
-
-    # -- ULGM state -----------------------------------------------------------
-    def _init_ulgm(self, dataset):
-        idx = dataset.X["index"].long()
-        y = dataset.y if dataset.y.ndim == 1 else dataset.y[:, 0]
-        n = int(idx.max()) + 1
-        dev = self.device
-        table = torch.full((n,), float("nan"), device=dev)
-        table[idx.to(dev)] = y.to(dev, torch.float32)
-        self.ulgm_labels_ = {mode: table.clone() for mode in _MODES}
-        self.ulgm_features_ = None  # sized on the first batch
-        self.ulgm_centres_ = None
-
-    def _update_bank(self, feats, idx):
-        if self.ulgm_features_ is None:
-            n = self.ulgm_labels_["fusion"].shape[0]
-            self.ulgm_features_ = {k: torch.zeros(n, v.shape[1], device=v.device)
-                                   for k, v in feats.items()}
-        for k, v in feats.items():
-            self.ulgm_features_[k][idx] = v
-        centres = {}
-        for k, bank in self.ulgm_features_.items():
-            lab = self.ulgm_labels_[k]
-            pos = lab > 0 if self.exclude_zero else lab >= 0
-            centres[k] = {"pos": bank[pos].mean(dim=0), "neg": bank[lab < 0].mean(dim=0)}
-        self.ulgm_centres_ = centres
-
-    def _update_labels(self, feats, idx, epoch):
-        eps = 1e-8
-        c = self.ulgm_centres_
-
-        def delta(mode):
-            d_p = torch.norm(feats[mode] - c[mode]["pos"], dim=-1)
-            d_n = torch.norm(feats[mode] - c[mode]["neg"], dim=-1)
-            return (d_n - d_p) / (d_p + eps)
-
-        delta_f = delta("fusion")
-        y_f = self.ulgm_labels_["fusion"][idx]
-        for mode in ("text", "audio", "vision"):
-            if mode not in feats:
-                continue
-            delta_s = delta(mode)
-            alpha = delta_s / (delta_f + eps)
-            new = 0.5 * alpha * y_f + 0.5 * (y_f + delta_s - delta_f)
-            new = torch.clamp(new, -self.ulgm_H, self.ulgm_H)
-            old = self.ulgm_labels_[mode][idx]
-            self.ulgm_labels_[mode][idx] = (epoch - 1) / (epoch + 1) * old + 2 / (epoch + 1) * new
-
-    # -- training -------------------------------------------------------------
-    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
-        if training and (len(self.history) <= 1 or not hasattr(self, "ulgm_labels_")):
-            self._init_ulgm(iterator.dataset)
-        super().run_single_epoch(iterator, training, prefix, step_fn, **fit_params)
-
-    def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, _ = unpack_data(batch)
-        idx = Xi["index"].to(self.device).long()
-        m, t, a, v, feats = self.infer(Xi, **fit_params)
-        labels = self.ulgm_labels_
-        y_f = labels["fusion"][idx]
-        ok = ~torch.isnan(y_f)
-        loss = None
-        heads = {"fusion": m, "text": t, "audio": a, "vision": v}
-        if bool(ok.any()):
-            for mode, pred in heads.items():
-                if pred is None:
-                    continue
-                target = labels[mode][idx]
-                if mode == "fusion":
-                    w = torch.ones_like(target)
-                else:
-                    w = torch.tanh(torch.abs(target - y_f))
-                term = (w[ok] * torch.abs(pred[ok] - target[ok])).mean()
-                loss = term if loss is None else loss + term
-        if loss is None:  # a batch of unlabelled rows only
-            loss = sum(p.sum() * 0.0 for p in heads.values() if p is not None)
-        loss.backward()
-        with torch.no_grad():
-            detached = {k: f.detach() for k, f in feats.items()}
-            epoch = len(self.history)
-            if epoch > 1 and self.ulgm_centres_ is not None:
-                self._update_labels(detached, idx, epoch)
-            self._update_bank(detached, idx)
-        return {"loss": loss, "y_pred": m}
-
-    def get_loss(self, y_pred, y_true, X=None, training=False):
-        # Validation: plain L1 on M.
-        m = y_pred[0] if isinstance(y_pred, tuple | list) else y_pred
-        return super().get_loss(m, y_true, X=X, training=training)
+from simsbench.estimators.modules._self_mm import SelfMMModule
 
 
 class SelfMM(BertFamilyMixin, DeepRegressor):
@@ -249,12 +62,12 @@ class SelfMM(BertFamilyMixin, DeepRegressor):
     a_lstm_dropout, v_lstm_dropout : float, default=0.0
         Dropout on the LSTM final states (also with one layer, as in the
         reference).
-    audio_out, video_out : int, default=16, 32
+    audio_out, vision_out : int, default=16, 32
         Audio and vision representation widths.
-    post_fusion_dim, post_text_dim, post_audio_dim, post_video_dim : int
+    post_fusion_dim, post_text_dim, post_audio_dim, post_vision_dim : int
         Head widths (defaults 128, 64, 16, 32).
     post_fusion_dropout, post_text_dropout, post_audio_dropout, \
-post_video_dropout : float
+post_vision_dropout : float
         Head input dropouts (defaults 0.0, 0.1, 0.1, 0.0).
     H : float, default=1.0
         Generated labels are clamped to ``[-H, H]``.
@@ -271,7 +84,7 @@ post_video_dropout : float
         BERT's group (``"bert"`` mode; its biases and LayerNorms get no decay).
     learning_rate_audio, weight_decay_audio : float, default=5e-3, 1e-2
         The audio LSTM sub-net's group.
-    learning_rate_video, weight_decay_video : float, default=5e-3, 1e-2
+    learning_rate_vision, weight_decay_vision : float, default=5e-3, 1e-2
         The vision LSTM sub-net's group.
     """ + _COMMON_DOC.replace(
         "        Adam learning rate.", "        Adam learning rate of the heads (``other`` group)."
@@ -355,9 +168,24 @@ post_video_dropout : float
     _corrections = (ACCUMULATION_TAIL,)
 
     _tiny_params = {"a_lstm_hidden_size": 4, "v_lstm_hidden_size": 4, "audio_out": 4,
-                    "video_out": 4, "post_fusion_dim": 8, "post_text_dim": 4,
-                    "post_audio_dim": 4, "post_video_dim": 4, "batch_size": 16,
+                    "vision_out": 4, "post_fusion_dim": 8, "post_text_dim": 4,
+                    "post_audio_dim": 4, "post_vision_dim": 4, "batch_size": 16,
                     "update_epochs": 2, "max_epochs": 3, "n_threads": 1}
+
+    _parameter_constraints = {
+        **{p: [positive_int()] for p in (
+            "a_lstm_hidden_size", "v_lstm_hidden_size", "a_lstm_layers", "v_lstm_layers",
+            "audio_out", "vision_out", "post_fusion_dim", "post_text_dim", "post_audio_dim",
+            "post_vision_dim", "update_epochs")},
+        **{p: [probability()] for p in (
+            "a_lstm_dropout", "v_lstm_dropout", "post_fusion_dropout", "post_text_dropout",
+            "post_audio_dropout", "post_vision_dropout")},
+        "H": [positive_real()],
+        "exclude_zero": [boolean],
+        **{f"learning_rate_{p}": [positive_real()] for p in ("bert", "audio", "vision")},
+        **{f"weight_decay_{p}": [nonnegative_real()] for p in ("bert", "audio", "vision")},
+        **ACCUMULATION_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -371,15 +199,15 @@ post_video_dropout : float
         a_lstm_dropout=0.0,
         v_lstm_dropout=0.0,
         audio_out=16,
-        video_out=32,
+        vision_out=32,
         post_fusion_dim=128,
         post_text_dim=64,
         post_audio_dim=16,
-        post_video_dim=32,
+        post_vision_dim=32,
         post_fusion_dropout=0.0,
         post_text_dropout=0.1,
         post_audio_dropout=0.1,
-        post_video_dropout=0.0,
+        post_vision_dropout=0.0,
         H=1.0,
         exclude_zero=True,
         update_epochs=4,
@@ -388,8 +216,8 @@ post_video_dropout : float
         weight_decay_bert=1e-3,
         learning_rate_audio=5e-3,
         weight_decay_audio=1e-2,
-        learning_rate_video=5e-3,
-        weight_decay_video=1e-2,
+        learning_rate_vision=5e-3,
+        weight_decay_vision=1e-2,
         modalities=("text", "audio", "vision"),
         batch_size=32,
         learning_rate=1e-3,
@@ -413,15 +241,15 @@ post_video_dropout : float
         self.a_lstm_dropout = a_lstm_dropout
         self.v_lstm_dropout = v_lstm_dropout
         self.audio_out = audio_out
-        self.video_out = video_out
+        self.vision_out = vision_out
         self.post_fusion_dim = post_fusion_dim
         self.post_text_dim = post_text_dim
         self.post_audio_dim = post_audio_dim
-        self.post_video_dim = post_video_dim
+        self.post_vision_dim = post_vision_dim
         self.post_fusion_dropout = post_fusion_dropout
         self.post_text_dropout = post_text_dropout
         self.post_audio_dropout = post_audio_dropout
-        self.post_video_dropout = post_video_dropout
+        self.post_vision_dropout = post_vision_dropout
         self.H = H
         self.exclude_zero = exclude_zero
         self.update_epochs = update_epochs
@@ -430,8 +258,8 @@ post_video_dropout : float
         self.weight_decay_bert = weight_decay_bert
         self.learning_rate_audio = learning_rate_audio
         self.weight_decay_audio = weight_decay_audio
-        self.learning_rate_video = learning_rate_video
-        self.weight_decay_video = weight_decay_video
+        self.learning_rate_vision = learning_rate_vision
+        self.weight_decay_vision = weight_decay_vision
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -456,35 +284,17 @@ post_video_dropout : float
         out["index"] = np.arange(len(out[next(iter(out))]), dtype=np.float32)
         return out
 
-    def _check_params(self):
-        name = type(self).__name__
-        for p in ("a_lstm_hidden_size", "v_lstm_hidden_size", "a_lstm_layers", "v_lstm_layers",
-                  "audio_out", "video_out", "post_fusion_dim", "post_text_dim",
-                  "post_audio_dim", "post_video_dim", "update_epochs"):
-            v = getattr(self, p)
-            if not isinstance(v, int | np.integer) or v < 1:
-                raise ValueError(f"{name}: {p} must be a positive int, got {v!r}")
-        for p in ("a_lstm_dropout", "v_lstm_dropout", "post_fusion_dropout",
-                  "post_text_dropout", "post_audio_dropout", "post_video_dropout"):
-            v = getattr(self, p)
-            if not 0 <= v < 1:
-                raise ValueError(f"{name}: {p} must be in [0, 1), got {v!r}")
-        if not self.H > 0:
-            raise ValueError(f"{name}: H must be > 0, got {self.H!r}")
-        check_accumulation_params(self)
-
     def _build_module(self, dims, seq_lens):
-        self._check_params()
         text_enc, text_dim = self._text_encoder_module(dims)
         return SelfMMModule(
             dims, text_enc, text_dim,
             (self.a_lstm_hidden_size, self.v_lstm_hidden_size),
             (self.a_lstm_layers, self.v_lstm_layers),
             (self.a_lstm_dropout, self.v_lstm_dropout),
-            (self.audio_out, self.video_out),
-            (self.post_fusion_dim, self.post_text_dim, self.post_audio_dim, self.post_video_dim),
+            (self.audio_out, self.vision_out),
+            (self.post_fusion_dim, self.post_text_dim, self.post_audio_dim, self.post_vision_dim),
             (self.post_fusion_dropout, self.post_text_dropout, self.post_audio_dropout,
-             self.post_video_dropout),
+             self.post_vision_dropout),
         )
 
     def _param_groups(self):
@@ -492,8 +302,8 @@ post_video_dropout : float
         groups += [
             ("audio_model.*", {"lr": self.learning_rate_audio,
                                "weight_decay": self.weight_decay_audio}),
-            ("video_model.*", {"lr": self.learning_rate_video,
-                               "weight_decay": self.weight_decay_video}),
+            ("video_model.*", {"lr": self.learning_rate_vision,
+                               "weight_decay": self.weight_decay_vision}),
         ]
         return groups
 

@@ -7,121 +7,30 @@ References: MMSA ``src/MMSA/models/singleTask/TFN.py`` and
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
+from simsbench.estimators._constraints import (
+    Ints,
+    Probabilities,
+    nonnegative_real,
+    positive_int,
+)
 from simsbench.estimators._deep import (
     _ATTRIBUTES_DOC,
     _COMMON_DOC,
     _MULTITASK_DOC,
     DeepRegressor,
-    MultiTaskRegressor,
     SimsNet,
 )
-from simsbench.estimators._lf_dnn import (
+from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
+    LATE_FUSION_CONSTRAINTS,
     POOLING,
     POOLING_DOC,
     TEXT_DROPOUT,
-    check_flag,
     late_fusion_inputs,
 )
-from simsbench.estimators._validation import check_int, check_ints, check_nonneg, check_probs
-from simsbench.estimators.modules._blocks import PostHead, SubNet, TextSubNet
+from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators.modules._fusion import TensorFusion
-
-# The reference's fixed output range and shift (not parameters): the fused
-# prediction is sigmoid(x) * 6 - 3, in (-3, 3) even on CH-SIMS.
-OUTPUT_RANGE = 6.0
-OUTPUT_SHIFT = -3.0
-
-
-# ---------------------------------------------------------------------------
-# torch modules
-
-class _TensorFusionTrunk(nn.Module):
-    """Audio/vision SubNets, the text LSTM and the tensor-fusion M head.
-
-    ``fusion`` holds the first post-fusion Linear (the reference's
-    ``post_fusion_layer_1``); ``post_fusion_layer_2``/``_3`` follow.
-    ``text_state_dropout=False`` gives the reference's text encoder, whose
-    dropout is a no-op.
-    """
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
-                 post_fusion_dropout, text_state_dropout=False):
-        super().__init__()
-        h_t, h_a, h_v = hidden_dims
-        p_a, p_v, p_t = dropouts
-        self.modalities = tuple(dims)
-        if "audio" in dims:
-            self.audio_subnet = SubNet(dims["audio"], h_a, p_a)
-        if "vision" in dims:
-            self.video_subnet = SubNet(dims["vision"], h_v, p_v)
-        if "text" in dims:
-            self.text_subnet = TextSubNet(dims["text"], h_t, text_out,
-                                          dropout=p_t if text_state_dropout else 0.0)
-        sizes = (h_a if "audio" in dims else 0, h_v if "vision" in dims else 0,
-                 text_out if "text" in dims else 0)
-        self.fusion = TensorFusion(sizes, post_fusion_dim, post_fusion_dropout)
-        self.post_fusion_layer_2 = nn.Linear(post_fusion_dim, post_fusion_dim)
-        self.post_fusion_layer_3 = nn.Linear(post_fusion_dim, 1)
-
-    def representations(self, text=None, audio=None, vision=None, text_lengths=None, **kw):
-        reps = {}
-        if "text" in self.modalities:
-            reps["text"] = self.text_subnet(text, text_lengths)
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_subnet(audio)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_subnet(vision)
-        return reps
-
-    def fused(self, reps):
-        x = torch.relu(self.fusion(audio=reps.get("audio"), vision=reps.get("vision"),
-                                   text=reps.get("text")))
-        x = torch.relu(self.post_fusion_layer_2(x))
-        x = self.post_fusion_layer_3(x)
-        return (torch.sigmoid(x) * OUTPUT_RANGE + OUTPUT_SHIFT).reshape(-1)
-
-
-class TFNModule(_TensorFusionTrunk):
-    """TFN: encoders, ``[1;a] ⊗ [1;v] ⊗ [1;t]``, Dropout, 3-layer MLP, sigmoid·6−3."""
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, dropouts,
-                 text_state_dropout=False):
-        p_a, p_v, p_t, p_post = dropouts
-        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, (p_a, p_v, p_t), p_post,
-                         text_state_dropout)
-
-    def forward(self, **inputs):
-        return self.fused(self.representations(**inputs))
-
-
-class MTFNModule(_TensorFusionTrunk):
-    """MTFN: the TFN trunk and M head plus unimodal T/A/V heads."""
-
-    def __init__(self, dims, hidden_dims, text_out, post_fusion_dim, post_dims,
-                 dropouts, post_dropouts, text_state_dropout=False):
-        p_text, p_audio, p_video, p_fusion = post_dropouts
-        super().__init__(dims, hidden_dims, text_out, post_fusion_dim, dropouts, p_fusion,
-                         text_state_dropout)
-        d_t, d_a, d_v = post_dims
-        h_t, h_a, h_v = hidden_dims
-        if "text" in dims:
-            self.post_text = PostHead(text_out, d_t, p_text)
-        if "audio" in dims:
-            self.post_audio = PostHead(h_a, d_a, p_audio)
-        if "vision" in dims:
-            self.post_video = PostHead(h_v, d_v, p_video)
-
-    def forward(self, **inputs):
-        reps = self.representations(**inputs)
-        out_t = self.post_text(reps["text"]) if "text" in reps else None
-        out_a = self.post_audio(reps["audio"]) if "audio" in reps else None
-        out_v = self.post_video(reps["vision"]) if "vision" in reps else None
-        return self.fused(reps), out_t, out_a, out_v
-
+from simsbench.estimators.modules._late_fusion import MTFNModule, TFNModule
 
 # ---------------------------------------------------------------------------
 # training helpers
@@ -178,7 +87,7 @@ class TFN(DeepRegressor):
     post_fusion_dim : int, default=32
         Width of the fusion MLP.
     dropouts : tuple of 4 float, default=(0.4, 0.4, 0.4, 0.4)
-        (audio, video, text, post-fusion) dropout, in the reference's order;
+        (audio, vision, text, post-fusion) dropout, in the reference's order;
         the post-fusion dropout acts on the fusion tensor, the text dropout
         only with ``text_state_dropout=True``.""" + POOLING_DOC + _COMMON_DOC \
         + _ATTRIBUTES_DOC + """
@@ -225,6 +134,14 @@ class TFN(DeepRegressor):
                     "batch_size": 16, "max_epochs": 3, "n_threads": 1}
 
     _corrections = (POOLING, TEXT_DROPOUT)
+
+    _parameter_constraints = {
+        "hidden_dims": [Ints(3)],
+        "text_out": [positive_int()],
+        "post_fusion_dim": [positive_int()],
+        "dropouts": [Probabilities(4)],
+        **LATE_FUSION_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -273,13 +190,9 @@ class TFN(DeepRegressor):
         return late_fusion_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        hidden = check_ints(self, "hidden_dims", self.hidden_dims, 3)
-        text_out = check_int(self, "text_out", self.text_out)
-        post = check_int(self, "post_fusion_dim", self.post_fusion_dim)
-        dropouts = check_probs(self, "dropouts", self.dropouts, 4)
-        check_nonneg(self, "weight_decay", self.weight_decay)
-        return TFNModule(dims, hidden, text_out, post, dropouts,
-                         check_flag(self, "text_state_dropout", self.text_state_dropout))
+        return TFNModule(dims, tuple(self.hidden_dims), int(self.text_out),
+                         int(self.post_fusion_dim), tuple(self.dropouts),
+                         bool(self.text_state_dropout))
 
     _net_class = _TensorFusionNet
 
@@ -303,16 +216,16 @@ class MTFN(MultiTaskRegressor):
         Output width of the text encoder.
     post_fusion_dim : int, default=64
         Width of the M head's MLP.
-    post_text_dim, post_audio_dim, post_video_dim : int, default=64, 4, 8
+    post_text_dim, post_audio_dim, post_vision_dim : int, default=64, 4, 8
         Widths of the T, A and V heads.
     dropouts : tuple of 3 float, default=(0.2, 0.2, 0.2)
-        (audio, video, text) encoder dropout, in the reference's order.
+        (audio, vision, text) encoder dropout, in the reference's order.
     post_dropouts : tuple of 4 float, default=(0.2, 0.2, 0.2, 0.2)
-        (text, audio, video, fusion) head dropout; the fusion dropout acts on
+        (text, audio, vision, fusion) head dropout; the fusion dropout acts on
         the fusion tensor.""" + POOLING_DOC + _MULTITASK_DOC.rstrip("\n") + """
-    text_weight_decay, audio_weight_decay, video_weight_decay : float, \
+    weight_decay_text, weight_decay_audio, weight_decay_vision : float, \
 default=1e-3, 1e-4, 1e-5
-        Adam weight decay of the text, audio and video encoders.""" + _COMMON_DOC.replace(
+        Adam weight decay of the text, audio and vision encoders.""" + _COMMON_DOC.replace(
         "        Adam (coupled L2) weight decay.",
         "        Adam (coupled L2) weight decay of every other parameter (the\n"
         "        heads and the fusion); the reference passes none, so 0.") \
@@ -322,7 +235,7 @@ default=1e-3, 1e-4, 1e-5
     Reference configuration: MMSA ``src/MMSA/models/multiTask/MTFN.py`` on
     the inputs of MMSA's ``src/MMSA/data_loader.py`` with
     ``need_normalized``, trained by ``src/MMSA/trains/multiTask/MTFN.py``:
-    Adam with one learning rate, weight decay on the text/audio/video
+    Adam with one learning rate, weight decay on the text/audio/vision
     encoders only (the trainer passes no top-level weight decay, so the
     heads and the fusion get none, whatever the configuration's
     ``weight_decay`` says); the loss, and the validation loss that selects
@@ -330,7 +243,7 @@ default=1e-3, 1e-4, 1e-5
     The defaults are the CH-SIMS entry of
     ``src/MMSA/config/config_regression.json``: batch 64, learning rate
     5e-3, loss weights M/T/A/V = 0.6/0.4/0/1 (the A head exists but is not
-    trained), weight decay 1e-3/1e-4/1e-5 on the text/audio/video encoders.
+    trained), weight decay 1e-3/1e-4/1e-5 on the text/audio/vision encoders.
     140,957,188 trainable parameters with CH-SIMS shapes, 139,495,552 of
     them in the first post-fusion layer (fusion tensor 33·257·257 =
     2,179,617 entries).  ``get_representations`` returns the trunk's text,
@@ -360,10 +273,25 @@ default=1e-3, 1e-4, 1e-5
     """
 
     _tiny_params = {"hidden_dims": (8, 4, 8), "text_out": 8, "post_fusion_dim": 8,
-                    "post_text_dim": 4, "post_audio_dim": 4, "post_video_dim": 4,
+                    "post_text_dim": 4, "post_audio_dim": 4, "post_vision_dim": 4,
                     "batch_size": 16, "max_epochs": 3, "n_threads": 1}
 
     _corrections = (POOLING, TEXT_DROPOUT)
+
+    _parameter_constraints = {
+        "hidden_dims": [Ints(3)],
+        "text_out": [positive_int()],
+        "post_fusion_dim": [positive_int()],
+        "post_text_dim": [positive_int()],
+        "post_audio_dim": [positive_int()],
+        "post_vision_dim": [positive_int()],
+        "dropouts": [Probabilities(3)],
+        "post_dropouts": [Probabilities(4)],
+        "weight_decay_text": [nonnegative_real()],
+        "weight_decay_audio": [nonnegative_real()],
+        "weight_decay_vision": [nonnegative_real()],
+        **LATE_FUSION_CONSTRAINTS,
+    }
 
     def __init__(
         self,
@@ -373,16 +301,16 @@ default=1e-3, 1e-4, 1e-5
         post_fusion_dim=64,
         post_text_dim=64,
         post_audio_dim=4,
-        post_video_dim=8,
+        post_vision_dim=8,
         dropouts=(0.2, 0.2, 0.2),
         post_dropouts=(0.2, 0.2, 0.2, 0.2),
         pooling="padded",
         text_state_dropout=False,
         tasks=("T", "A", "V"),
         loss_weights=(0.6, 0.4, 0.0, 1.0),
-        text_weight_decay=1e-3,
-        audio_weight_decay=1e-4,
-        video_weight_decay=1e-5,
+        weight_decay_text=1e-3,
+        weight_decay_audio=1e-4,
+        weight_decay_vision=1e-5,
         modalities=("text", "audio", "vision"),
         batch_size=64,
         learning_rate=5e-3,
@@ -402,16 +330,16 @@ default=1e-3, 1e-4, 1e-5
         self.post_fusion_dim = post_fusion_dim
         self.post_text_dim = post_text_dim
         self.post_audio_dim = post_audio_dim
-        self.post_video_dim = post_video_dim
+        self.post_vision_dim = post_vision_dim
         self.dropouts = dropouts
         self.post_dropouts = post_dropouts
         self.pooling = pooling
         self.text_state_dropout = text_state_dropout
         self.tasks = tasks
         self.loss_weights = loss_weights
-        self.text_weight_decay = text_weight_decay
-        self.audio_weight_decay = audio_weight_decay
-        self.video_weight_decay = video_weight_decay
+        self.weight_decay_text = weight_decay_text
+        self.weight_decay_audio = weight_decay_audio
+        self.weight_decay_vision = weight_decay_vision
         self.modalities = modalities
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -430,24 +358,19 @@ default=1e-3, 1e-4, 1e-5
         return late_fusion_inputs(self, X)
 
     def _build_module(self, dims, seq_lens):
-        hidden = check_ints(self, "hidden_dims", self.hidden_dims, 3)
-        text_out = check_int(self, "text_out", self.text_out)
-        post = check_int(self, "post_fusion_dim", self.post_fusion_dim)
-        post_dims = tuple(check_int(self, f"post_{m}_dim", getattr(self, f"post_{m}_dim"))
-                          for m in ("text", "audio", "video"))
-        dropouts = check_probs(self, "dropouts", self.dropouts, 3)
-        post_dropouts = check_probs(self, "post_dropouts", self.post_dropouts, 4)
-        check_nonneg(self, "weight_decay", self.weight_decay)
-        return MTFNModule(dims, hidden, text_out, post, post_dims, dropouts, post_dropouts,
-                          check_flag(self, "text_state_dropout", self.text_state_dropout))
+        post_dims = (int(self.post_text_dim), int(self.post_audio_dim),
+                     int(self.post_vision_dim))
+        return MTFNModule(dims, tuple(self.hidden_dims), int(self.text_out),
+                          int(self.post_fusion_dim), post_dims, tuple(self.dropouts),
+                          tuple(self.post_dropouts), bool(self.text_state_dropout))
 
     def _param_groups(self):
         # Encoders get their own weight decay; everything else (heads, fusion)
-        # stays in the default group with ``weight_decay``.
+        # stays in the default group with ``weight_decay``.  (The reference's
+        # module names: the vision encoder is ``video_subnet``.)
         return [
-            (f"{name}_subnet.*", {"weight_decay": check_nonneg(
-                self, f"{name}_weight_decay", getattr(self, f"{name}_weight_decay"))})
-            for name in ("text", "audio", "video")
+            (f"{module}_subnet.*", {"weight_decay": float(getattr(self, f"weight_decay_{m}"))})
+            for m, module in (("text", "text"), ("audio", "audio"), ("vision", "video"))
         ]
 
     _net_class = _TensorFusionNet

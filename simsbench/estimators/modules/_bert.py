@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from simsbench.estimators._constraints import options, validate_params
 from simsbench.estimators._inputs import lengths_of, masked_mean
 
 __all__ = [
@@ -138,16 +139,13 @@ class BertFamilyMixin:
 
         def _modalities(self) -> tuple[str, ...]: ...
 
-    def _check_text_encoder(self) -> str:
-        name = type(self).__name__
-        if self.text_encoder not in TEXT_ENCODERS:
-            raise ValueError(
-                f"{name}: text_encoder must be one of {TEXT_ENCODERS}, got {self.text_encoder!r}"
-            )
-        return self.text_encoder
+    _parameter_constraints = {
+        "text_encoder": [options(*TEXT_ENCODERS)],
+        "pretrained": [str, os.PathLike, None],
+    }
 
     def _uses_bert(self) -> bool:
-        return "text" in self._modalities() and self._check_text_encoder() == "bert"
+        return "text" in self._modalities() and self.text_encoder == "bert"
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -204,11 +202,12 @@ class BertFamilyMixin:
             Empty when ``ok``; otherwise one line saying why not.
         """
         name = type(self).__name__
-        try:
-            mode = self._check_text_encoder()
+        try:  # (the other parameters are checked by ``fit``: a bad one fails the run)
+            validate_params(self, ("text_encoder", "pretrained", "modalities"))
             mods = self._modalities()
         except ValueError as exc:
             return False, str(exc)
+        mode = self.text_encoder
         if not self._features_mode and mode != "bert":
             return False, (f"{name} exists only with text_encoder='bert' and a local BERT "
                            "checkpoint (pretrained=PATH): its gate sits inside BERT")
