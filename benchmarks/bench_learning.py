@@ -36,6 +36,7 @@ def main(argv=None):
     from simsbench.datasets import LABELS, make_synthetic
     from simsbench.metrics import corr, mae
     from simsbench.utils.discovery import get_estimator_class
+    from simsbench.utils.tags import get_simsbench_tags
 
     data = {}
     print(f"# seed {args.seed}; max_epochs {args.max_epochs or 'default (100)'}; "
@@ -52,7 +53,7 @@ def main(argv=None):
         if args.max_epochs:
             params["max_epochs"] = args.max_epochs
         est = cls(**params)
-        semi = getattr(cls, "_semi_supervised", False)
+        semi = get_simsbench_tags(est).semi_supervised
         X = ds.X_semi() if semi else ds.X("train")
         y = ds.y_semi(LABELS) if semi else ds.y("train", LABELS)
         t = time.perf_counter()

@@ -24,12 +24,12 @@ def _cmd_list(args) -> int:
     specs = load_specs(args.specs)
     out = []
     if args.what in ("all", "estimators"):
-        import simsbench.estimators as est
+        from simsbench.utils.discovery import estimator_names
 
         out.append("Estimator specs (estimators/*.toml):")
         for name, s in sorted(specs.estimators.items()):
             out.append(f"  {name:<12} {s.label:<14} class {s.class_name}")
-        names = [n for n in est.__all__ if n not in ("DeepRegressor", "ModalityPooler")]
+        names = estimator_names()
         out.append("Estimator classes: " + ", ".join(names)
                    + "  (or any 'package.module:Class' import path)")
     if args.what in ("all", "protocols"):
@@ -43,8 +43,8 @@ def _cmd_list(args) -> int:
             out.append(f"  {name:<34} {t.description}")
     if args.what in ("all", "tables"):
         out.append("Tables:")
-        for name, t in TABLES.items():
-            out.append(f"  {name:<10} {t.paper} {t.paper_table}: {t.title}")
+        for name, tdef in TABLES.items():
+            out.append(f"  {name:<10} {tdef.paper} {tdef.paper_table}: {tdef.title}")
     print("\n".join(out))
     return 0
 
@@ -135,7 +135,7 @@ def _cmd_figure(args) -> int:
     out_dir = Path(args.out) if args.out else Path(args.results) / "figures" / slug
     steps = {"labels": 2, "tsne": 4}.get(args.kind, 2)
     bar = figures.StepProgress(steps, enabled=not args.quiet)
-    if per_table:
+    if table is not None:
         if not (Path(args.results) / "runs" / slug).is_dir():
             raise CLIError(f"no records for {data} under {Path(args.results) / 'runs'}; run "
                            f"'simsbench run {table.name}' first")
@@ -221,6 +221,7 @@ def _cmd_tune(args) -> int:
     print(result.report, end="")
     if not args.quiet:
         table = (result.spec.tables or ("table2",))[0]
+        assert result.spec_path is not None  # tune writes the winner's spec
         folder = result.spec_path.parent
         root = folder.parent if folder.name == "estimators" else \
             f"DIR (a folder whose estimators/ holds {result.spec_path.name})"

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Sequence
+from typing import Any
 
 __all__ = ["run_on_dask"]
 
@@ -68,7 +69,7 @@ def run_on_dask(
     todo: Sequence,
     execute: Callable,
     finish: Callable[[dict, str], None],
-    failed_record: Callable[[object, BaseException], tuple[dict, str]],
+    failed_record: Callable[[Any, BaseException], tuple[dict, str]],
     *,
     scheduler: str | None = None,
     n_workers: int = 2,

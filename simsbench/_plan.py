@@ -108,13 +108,13 @@ def plan_tables(
     grids = []
     for d, names in plan.items():
         names = list(dict.fromkeys(names))
-        kind = kinds.get(d)
+        data_kind = kinds.get(d)
         grid = TableGrid(d, [get_table(n) for n in names if n != "corrections"])
         for t in grid.tables:
             user = [(s.name, s.label) for s in specs.estimators.values() if t.name in s.tables]
             grid.pairs += [p for p in table_pairs(t, user) if p not in grid.pairs]
         if "corrections" in names:
-            grid.corrections = CORRECTION_TABLES["simsv2" if kind == "simsv2" else "sims"]
+            grid.corrections = CORRECTION_TABLES["simsv2" if data_kind == "simsv2" else "sims"]
             for est, _label in grid.corrections.estimators:
                 if est in specs.estimators:
                     grid.variants[est] = correction_variants(

@@ -129,7 +129,7 @@ def save_figure(fig, stem: str | os.PathLike, formats: Iterable[str] = FIGURE_FO
         if fmt not in FIGURE_FORMATS:
             raise ValueError(f"unknown figure format {fmt!r}; choose from png, svg")
         path = stem.with_suffix(f".{fmt}")
-        meta = {"Title": stem.name, "Description": description}
+        meta: dict[str, str | None] = {"Title": stem.name, "Description": description}
         if fmt == "svg":
             meta["Date"] = None
         tmp = path.with_name(f".{path.name}.tmp")
@@ -436,13 +436,13 @@ def cd_figure(rt, metric: str | None = None, alpha: float = 0.05):
             va="bottom", fontsize=8, gid="cd-axis-label")
     # the better half hangs to the left, the worse to the right
     for pos, idx in enumerate(order):
-        r = float(ranks[idx])
+        rank = float(ranks[idx])
         left = pos < half
         level = -(pos + 1) * 0.7 if left else -(k - pos) * 0.7
         x_text = 0.8 if left else k + 0.2
-        ax.plot([r, r, x_text], [0, level, level], color="black", lw=0.8)
-        ax.text(x_text, level, f"{res.names[idx]} ({r:.2f}) " if left else
-                f" ({r:.2f}) {res.names[idx]}", ha="right" if left else "left",
+        ax.plot([rank, rank, x_text], [0, level, level], color="black", lw=0.8)
+        ax.text(x_text, level, f"{res.names[idx]} ({rank:.2f}) " if left else
+                f" ({rank:.2f}) {res.names[idx]}", ha="right" if left else "left",
                 va="center", fontsize=8)
     if res.cd is not None:
         ax.plot([1, 1 + res.cd], [1.35, 1.35], color="black", lw=2)

@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from simsbench._version import __version__
 from simsbench.results import (
@@ -104,9 +104,10 @@ def report_sections(results_dir: str | os.PathLike, data: Sequence[str] | None =
 
     results_dir = Path(results_dir)
     slugs = _slugs(results_dir, data)
-    infos = {s: read_data_record(results_dir, s) for s in slugs}
-    slugs = [s for s in slugs if infos[s]]
-    built = {}  # building the tables is quick; it tells how many figures follow
+    infos = {s: info for s in slugs if (info := read_data_record(results_dir, s))}
+    slugs = [s for s in slugs if s in infos]
+    # building the tables is quick; it tells how many figures follow
+    built: dict[tuple[str, str], Any] = {}
     for slug in slugs:
         info = infos[slug]
         for name in tables_for_kind(info.get("kind", "sims")):
@@ -129,7 +130,7 @@ def report_sections(results_dir: str | os.PathLike, data: Sequence[str] | None =
         info = infos[slug]
         synthetic = bool(info.get("synthetic")) or str(info.get("spec", "")).startswith(
             "synthetic:")
-        sec = {
+        sec: dict[str, Any] = {
             "anchor": f"data-{re.sub(r'[^A-Za-z0-9_-]', '-', slug)}",
             "slug": slug,
             "description": info.get("description") or slug,

@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import stats as _st
@@ -228,8 +229,8 @@ def _paired_arrays(a, b) -> tuple[np.ndarray, np.ndarray]:
 
 
 def compare(
-    a: Sequence[float] | Mapping[object, float],
-    b: Sequence[float] | Mapping[object, float],
+    a: Sequence[float] | Mapping[Any, float],
+    b: Sequence[float] | Mapping[Any, float],
     *,
     paired: bool,
 ) -> TestResult:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from typing import Any
 
 from tabulate import SEPARATING_LINE, DataRow, Line, TableFormat, tabulate
 
@@ -155,7 +156,7 @@ def _csv(rt: TableContent) -> str:
             head += [f"{c}_{end}" for c in rt.columns for end in ("ci_low", "ci_high")]
     w.writerow(head)
     for r in rt.rows:
-        line = [*r.labels, r.source]
+        line: list[Any] = [*r.labels, r.source]
         ns = []
         for c in rt.columns:
             cell = r.cells.get(c, Cell())

@@ -203,6 +203,7 @@ def _delta_row(table: TableDef, a: _Summary | None, b: _Summary | None) -> tuple
         ca = a.cells.get(m) if a else None
         cb = b.cells.get(m) if b else None
         if ca and cb and ca.mean is not None and cb.mean is not None:
+            assert a is not None and b is not None  # they have cells
             test = compare(a.values[m], b.values[m], paired=paired)
             tests.append(test)
             cells[m] = Cell(ca.mean - cb.mean, None, test.n, signed=True, test=test)

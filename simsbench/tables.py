@@ -185,9 +185,10 @@ def build_table(
     for row in layout:
         summary = summaries.get(row.key)
         if row.kind == "result":
+            assert summary is not None  # every result row is summarised above
             cells, note = summary.cells, summary.note
         elif row.kind == "delta":
-            cells, note = _delta_row(table, *(summaries.get(k) for k in row.delta))
+            cells, note = _delta_row(table, *(summaries.get(k) for k in row.delta or ()))
         else:
             cells, note = {m: Cell() for m in table.metrics}, row.note
         rows.append(TableRow(row.labels, "simsbench", cells, note, row.kind))
@@ -195,7 +196,7 @@ def build_table(
             pub = published_row(table.name, row.key)
             if pub:
                 tests = {}
-                if row.kind == "result" and not synthetic:
+                if row.kind == "result" and not synthetic and summary is not None:
                     tests = _paper_tests(table, summary, pub)
                 paper_cells = {
                     m: Cell(pub[m][0], pub[m][1], 0, signed=row.kind == "delta",

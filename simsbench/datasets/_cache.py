@@ -52,6 +52,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -170,7 +171,7 @@ def write_entry(root: Path, key: str, ds: MultimodalDataset, info: dict) -> Path
     folder = root / f"{key}.{uuid.uuid4().hex[:12]}"
     folder.mkdir()
     try:
-        splits = {}
+        splits: dict[str, dict[str, Any]] = {}
         for sname, sp in ds.splits.items():
             arrays = {}
             values = {k: getattr(sp, k) for k in _SPLIT_ARRAYS}
@@ -290,7 +291,7 @@ def read_entry(root: Path, key: str) -> MultimodalDataset | None:
 
 
 def _read_split(folder: Path, sname: str, entry: dict, moved: list) -> Split:
-    values = {}
+    values: dict[str, Any] = {}
     for name, rec in entry["arrays"].items():
         f = folder / rec["file"]
         try:
@@ -323,7 +324,8 @@ def _read_split(folder: Path, sname: str, entry: dict, moved: list) -> Split:
         if f"label_{lab}" not in values:
             raise CacheDamaged(f"split {sname!r} lacks label {lab}")
         labels[lab] = values.pop(f"label_{lab}")
-    return Split(labels=labels, **{k: values.get(k) for k in _SPLIT_ARRAYS})
+    arrays: dict[str, Any] = {k: values.get(k) for k in _SPLIT_ARRAYS}
+    return Split(labels=labels, **arrays)
 
 
 def _all_finite(a: np.ndarray) -> bool:

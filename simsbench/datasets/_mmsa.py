@@ -229,6 +229,7 @@ def _split_from_dict(
     feats = {}
     for m in MODALITIES:
         if m == "text" and "text" not in d:
+            assert text_bert is not None  # a part without text has text_bert (checked above)
             n_bert, L_bert = text_bert.shape[0], text_bert.shape[2]
             ctx.note(split, "text", "no precomputed BERT features; text is zero "
                                     "(only text_bert-mode models can use this part's text)")

@@ -63,6 +63,7 @@ Numbers made from this data are **not** CH-SIMS results.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -358,7 +359,7 @@ def make_synthetic(
     """
     from simsbench.datasets._mmsa import from_mmsa_dict
 
-    params = dict(
+    params: dict[str, Any] = dict(
         n_samples=n_samples, seq_lens=seq_lens, feature_dims=feature_dims,
         n_unlabelled=n_unlabelled, label_spread=label_spread, ambiguity=ambiguity,
         strength=strength, frame_noise=frame_noise, n_latent=n_latent,

@@ -1,44 +1,32 @@
 """simsbench estimators: scikit-learn regressors for multimodal sentiment.
 
-Classical baselines import without torch; the deep estimators are loaded on
-first access (``from simsbench.estimators import TFN``) and need the
-``deep`` extra (torch + skorch).
+Every public estimator class defined in a module of this package is an
+attribute of it (``from simsbench.estimators import TFN``), loaded on first
+access: importing the package imports no model module, and the deep
+estimators (which need the ``deep`` extra, torch + skorch) import torch only
+when one of them is asked for.  There is no list of models to maintain: the
+names and their modules are read from the package's module sources
+(:mod:`simsbench.utils._index`), so adding a model is adding its module.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from simsbench.estimators._classical import ModalityPooler, PooledSVR
 
-# public name -> private module; deep ones are imported lazily (torch).
-_LAZY = {
-    "EFLSTM": "_ef_lstm",
-    "LFDNN": "_lf_dnn",
-    "TFN": "_tfn",
-    "LMF": "_lmf",
-    "MFN": "_mfn",
-    "GraphMFN": "_mfn",
-    "MulT": "_mult",
-    "MLFDNN": "_mlf_dnn",
-    "MTFN": "_tfn",
-    "MLMF": "_lmf",
-    "AVMC": "_avmc",
-    "AVMCSemi": "_avmc",
-    "MISA": "_misa",
-    "MMIM": "_mmim",
-    "SelfMM": "_self_mm",
-    "BertMAG": "_bert_mag",
-    "DeepRegressor": "_deep",
-}
+def _estimators() -> dict:
+    """Public estimator classes by name -> their source record."""
+    from simsbench.utils._index import source_index
 
-__all__ = ["ModalityPooler", "PooledSVR", *_LAZY]
+    return source_index(__name__, tuple(__path__)).estimators()
 
 
-def __getattr__(name: str):
-    if name in _LAZY:
+def _load(name: str):
+    from simsbench.utils._index import modules_defining
+
+    for module_name in modules_defining(__name__, tuple(__path__), name):
         try:
-            module = importlib.import_module(f"simsbench.estimators.{_LAZY[name]}")
+            module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name in ("torch", "skorch"):
                 raise ImportError(
@@ -46,11 +34,24 @@ def __getattr__(name: str):
                     "pip install 'simsbench[deep]' (torch==2.13.0)"
                 ) from exc
             raise
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'simsbench.estimators' has no attribute {name!r}")
+        value = getattr(module, name, None)
+        if isinstance(value, type):
+            from sklearn.base import BaseEstimator
+
+            if issubclass(value, BaseEstimator):
+                return value
+    return None
+
+
+def __getattr__(name: str):
+    if name == "__all__":
+        return sorted(_estimators())
+    value = None if name.startswith("_") else _load(name)
+    if value is None:
+        raise AttributeError(f"module 'simsbench.estimators' has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__():
-    return sorted(__all__)
+    return sorted({*globals(), *_estimators()})

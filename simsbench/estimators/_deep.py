@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numbers
 import warnings
+from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import torch
@@ -62,6 +63,7 @@ from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_me
 from simsbench.estimators._net import SimsNet, TaskLoss, count_parameters
 from simsbench.estimators._net import torch_threads as _torch_threads
 from simsbench.estimators._net import user_interrupt as _user_interrupt
+from simsbench.utils.tags import as_simsbench_tags, declared_modalities
 
 __all__ = [
     "DeepRegressor",
@@ -89,7 +91,7 @@ NO_CAP = 10**6
 # ---------------------------------------------------------------------------
 # the estimator base
 
-class DeepRegressor(RegressorMixin, BaseEstimator):
+class DeepRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of the deep estimators (not used directly).
 
     Subclasses define ``__init__`` with their hyperparameters (including the
@@ -98,6 +100,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
     """
 
     _multitask = False
+    _semi_supervised = False  # learns from unlabelled rows (the tag semi_supervised)
     _loss_kind = "l1"
     _net_class = SimsNet
 
@@ -107,7 +110,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
 
     #: The training protocol's corrections, shared by every deep model
     #: (reference: MMSA's trainers, e.g. ``MMSA src/MMSA/trains/singleTask/TFN.py``).
-    _corrections = (
+    _corrections: tuple[Correction, ...] = (
         Correction(
             "selection",
             "The reference selects the epoch on the unweighted mean of per-batch validation "
@@ -124,6 +127,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
     )
 
     # -- hooks ----------------------------------------------------------
+    @abstractmethod
     def _build_module(self, dims: dict, seq_lens: dict) -> torch.nn.Module:
         raise NotImplementedError
 
@@ -379,10 +383,13 @@ class DeepRegressor(RegressorMixin, BaseEstimator):
         return r2_score(y, self.predict(X), sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
+        tags = as_simsbench_tags(super().__sklearn_tags__())
         tags.input_tags.dict = True
         tags.input_tags.two_d_array = False
         tags.target_tags.multi_output = self._multitask
+        tags.simsbench.multi_task = self._multitask
+        tags.simsbench.semi_supervised = self._semi_supervised
+        tags.simsbench.modalities = declared_modalities(self)
         return tags
 
 

@@ -90,7 +90,7 @@ def corrections(estimator) -> tuple[Correction, ...]:
         for corr in klass.__dict__.get("_corrections", ()):
             found[corr.name] = corr
     try:
-        names = set(cls._get_param_names())
+        names = set(getattr(cls, "_get_param_names")())  # noqa: B009 - any class
     except (AttributeError, RuntimeError):  # not a BaseEstimator
         names = None
     return tuple(c for c in found.values()

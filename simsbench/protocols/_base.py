@@ -58,21 +58,19 @@ def estimator_params(estimator) -> dict[str, Any]:
 
 
 def is_multitask(estimator) -> bool:
-    """Whether ``estimator`` learns from the ``(n, 4)`` M/T/A/V target."""
-    try:
-        from sklearn.utils import get_tags
+    """Whether ``estimator`` learns from the ``(n, 4)`` M/T/A/V target (its
+    ``multi_task`` tag, :func:`simsbench.utils.tags.get_simsbench_tags`)."""
+    from simsbench.utils.tags import get_simsbench_tags
 
-        return bool(get_tags(estimator).target_tags.multi_output)
-    except Exception:  # noqa: BLE001 - no tags: single-task
-        return False
+    return get_simsbench_tags(estimator).multi_task
 
 
 def uses_unlabelled(estimator) -> bool:
-    """Whether ``estimator`` learns from unlabelled rows (all-NaN ``y``)."""
-    flag = getattr(type(estimator), "_semi_supervised", None)
-    if flag is not None:
-        return bool(flag)
-    return type(estimator).__name__ == "AVMCSemi"
+    """Whether ``estimator`` learns from unlabelled rows (all-NaN ``y``): its
+    ``semi_supervised`` tag."""
+    from simsbench.utils.tags import get_simsbench_tags
+
+    return get_simsbench_tags(estimator).semi_supervised
 
 
 def accepts_validation(estimator) -> bool:
@@ -137,7 +135,7 @@ class Protocol:
     def from_task(cls, keys: Mapping[str, Any]) -> Protocol:
         """The protocol of a task: its fields read from the task's TOML ``keys``
         (keys that are not fields, or are None, are left to the defaults)."""
-        return cls(**{f.name: keys[f.name] for f in fields(cls)
+        return cls(**{f.name: keys[f.name] for f in fields(cls)  # type: ignore[arg-type]
                       if keys.get(f.name) is not None})
 
     # -- description ---------------------------------------------------------

@@ -1,1 +1,1 @@
-"""Utilities: estimator discovery and estimator checks."""
+"""Utilities: estimator discovery, estimator tags and estimator checks."""

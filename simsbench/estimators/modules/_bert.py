@@ -16,6 +16,7 @@ Two text-encoder modes (estimator parameter ``text_encoder``):
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -132,6 +133,12 @@ class BertFamilyMixin:
     _text_pooling = "cls"
     _features_mode = True  # False: the model exists only in "bert" mode
 
+    if TYPE_CHECKING:  # provided by the estimator the mixin is combined with
+        text_encoder: str
+        pretrained: str | None
+
+        def _modalities(self) -> tuple[str, ...]: ...
+
     _parameter_constraints = {
         "text_encoder": [options(*TEXT_ENCODERS)],
         "pretrained": [str, os.PathLike, None],
@@ -139,6 +146,14 @@ class BertFamilyMixin:
 
     def _uses_bert(self) -> bool:
         return "text" in self._modalities() and self.text_encoder == "bert"
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            tags.simsbench.needs_bert = self._uses_bert()
+        except ValueError:  # invalid parameters: fit reports them
+            tags.simsbench.needs_bert = self.text_encoder == "bert"
+        return tags
 
     def _text_encoder_module(self, dims: dict):
         """(BertTextEncoder or None, text width)."""
