@@ -1,0 +1,148 @@
+"""The faster formulations of MulT, MISA, MMIM and AV-MC compute what the
+former ones did.
+
+Each test fixes weights and inputs with a seed and compares the module's
+outputs and gradients with the former formulation, transcribed here
+independently (not imported): the packed (bi)LSTM runs
+(``pack_padded_sequence`` -> LSTM -> ``pad_packed_sequence``) that the
+fused-kernel runs of :func:`packed_lstm` replace, and the materialised
+attention with 16-bit dropout masks that MulT's blocked attention replaces.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from simsbench.estimators._avmc import AVSubNet
+from simsbench.estimators._misa import _Extract
+from simsbench.estimators._mmim import RNNEncoder
+from simsbench.estimators.modules._blocks import packed_lstm
+
+LENGTHS = torch.tensor([3, 11, 1, 7, 7, 9])
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def _packed_run(rnn, x, lengths):
+    """The former formulation: a packed run, outputs padded back to L."""
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, (h, _) = rnn(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, h
+
+
+def _grads(module, x, fn, seed=0):
+    """Outputs of ``fn`` and the gradients of a fixed functional of them
+    with respect to the parameters and ``x``."""
+    module.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_(True)
+    torch.manual_seed(seed)
+    outs = fn(x)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    weights = torch.Generator().manual_seed(1)
+    total = sum((o * torch.randn(o.shape, generator=weights)).sum() for o in outs)
+    total.backward()
+    grads = [p.grad.clone() if p.grad is not None else None for p in module.parameters()]
+    return [o.detach() for o in outs], grads, x.grad.clone()
+
+
+def _assert_same(a, b, atol=1e-5):
+    outs_a, grads_a, gx_a = a
+    outs_b, grads_b, gx_b = b
+    for u, v in zip(outs_a, outs_b, strict=True):
+        torch.testing.assert_close(u, v, atol=atol, rtol=1e-4)
+    for u, v in zip(grads_a, grads_b, strict=True):
+        assert (u is None) == (v is None)
+        if u is not None:
+            torch.testing.assert_close(u, v, atol=atol, rtol=1e-4)
+    torch.testing.assert_close(gx_a, gx_b, atol=atol, rtol=1e-4)
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("num_layers", [1, 2])
+@pytest.mark.parametrize("bidirectional", [True, False])
+def test_packed_lstm_equals_the_packed_run(bidirectional, num_layers, training):
+    torch.manual_seed(0)
+    rnn = nn.LSTM(5, 4, num_layers=num_layers, bidirectional=bidirectional,
+                  batch_first=True).train(training)
+    x = torch.randn(6, 11, 5)
+    new = _grads(rnn, x, lambda t: packed_lstm(rnn, t, LENGTHS))
+    old = _grads(rnn, x, lambda t: _packed_run(rnn, t, LENGTHS))
+    _assert_same(new, old)
+    # zero past each clip's length, as pad_packed_sequence leaves it
+    assert bool((new[0][0][2, 1:] == 0).all())
+
+
+def test_packed_lstm_with_dropout_between_layers_keeps_the_packed_run():
+    # in training the inter-layer dropout masks must be drawn as before
+    torch.manual_seed(0)
+    rnn = nn.LSTM(5, 4, num_layers=2, dropout=0.5, bidirectional=True, batch_first=True)
+    x = torch.randn(6, 11, 5)
+    new = _grads(rnn, x, lambda t: packed_lstm(rnn, t, LENGTHS), seed=3)
+    old = _grads(rnn, x, lambda t: _packed_run(rnn, t, LENGTHS), seed=3)
+    _assert_same(new, old, atol=0)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_avmc_audio_vision_encoder_equals_the_packed_formulation(training):
+    torch.manual_seed(0)
+    enc = AVSubNet(7, 6, dropout=0.3).train(training)
+    x = torch.randn(6, 11, 7)
+
+    def former(t):  # ch-sims-v2 models/multiTask/V1_Semi.py AVsubNet, as it was here
+        t = enc.dropout(enc.liner(t))
+        out1, (h1, _) = enc.rnn1(pack_padded_sequence(t, LENGTHS, batch_first=True,
+                                                      enforce_sorted=False))
+        padded, _ = pad_packed_sequence(out1, batch_first=True, total_length=11)
+        _, (h2, _) = enc.rnn2(pack_padded_sequence(enc.layer_norm(padded), LENGTHS,
+                                                   batch_first=True, enforce_sorted=False))
+        return torch.cat([h1[0], h2[0], h1[1], h2[1]], dim=-1)
+
+    _assert_same(_grads(enc, x, lambda t: enc(t, LENGTHS)), _grads(enc, x, former))
+
+
+@pytest.mark.parametrize("rnncell", ["lstm", "gru"])
+def test_misa_extractor_equals_the_packed_formulation(rnncell):
+    torch.manual_seed(0)
+    enc = _Extract(5, rnncell).train()
+    x = torch.randn(6, 11, 5)
+
+    def former(t):  # MMSA src/MMSA/models/singleTask/MISA.py extract_features
+        out1, h1 = enc.rnn1(pack_padded_sequence(t, LENGTHS, batch_first=True,
+                                                 enforce_sorted=False))
+        padded, _ = pad_packed_sequence(out1, batch_first=True)
+        _, h2 = enc.rnn2(pack_padded_sequence(enc.layer_norm(padded), LENGTHS,
+                                              batch_first=True, enforce_sorted=False))
+        if rnncell == "lstm":
+            h1, h2 = h1[0], h2[0]
+        return torch.cat((h1, h2), dim=2).permute(1, 0, 2).reshape(6, -1)
+
+    _assert_same(_grads(enc, x, lambda t: enc(t, LENGTHS)), _grads(enc, x, former))
+
+
+@pytest.mark.parametrize("n_layer,final", [(1, "first"), (2, "first"), (2, "last")])
+def test_mmim_encoder_equals_the_packed_formulation(n_layer, final):
+    torch.manual_seed(0)
+    enc = RNNEncoder(5, 4, 3, num_layers=n_layer, dropout=0.0,
+                     final_state_layer=final).train()
+    x = torch.randn(6, 11, 5)
+
+    def former(t):  # MMSA src/MMSA/models/singleTask/MMIM.py RNNEncoder
+        _, (h, _) = enc.rnn(pack_padded_sequence(t, LENGTHS, batch_first=True,
+                                                 enforce_sorted=False))
+        first = 0 if final == "first" else h.shape[0] - 2
+        return enc.linear_1(enc.dropout(torch.cat((h[first], h[first + 1]), dim=-1)))
+
+    _assert_same(_grads(enc, x, lambda t: enc(t, LENGTHS)), _grads(enc, x, former))
