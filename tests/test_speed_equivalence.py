@@ -16,12 +16,15 @@ import pytest
 pytest.importorskip("torch")
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from simsbench.estimators import MulT
 from simsbench.estimators._avmc import AVSubNet
 from simsbench.estimators._misa import _Extract
 from simsbench.estimators._mmim import RNNEncoder
+from simsbench.estimators.modules import _transformer as T
 from simsbench.estimators.modules._blocks import packed_lstm
 
 LENGTHS = torch.tensor([3, 11, 1, 7, 7, 9])
@@ -146,3 +149,87 @@ def test_mmim_encoder_equals_the_packed_formulation(n_layer, final):
         return enc.linear_1(enc.dropout(torch.cat((h[first], h[first + 1]), dim=-1)))
 
     _assert_same(_grads(enc, x, lambda t: enc(t, LENGTHS)), _grads(enc, x, former))
+
+
+# ---------------------------------------------------------------------------
+# MulT's attention
+
+def _former_attention(q, k, v, p, keep=None, offset=None):
+    """The former formulation: materialised scores, masked, softmax, the
+    whole weight tensor times the 16-bit dropout mask, times ``v``."""
+    lq, lk = q.shape[-2], k.shape[-2]
+    if offset is not None:
+        off = torch.ones(lq, lk, dtype=torch.bool).tril(offset)
+        keep = off if keep is None else keep & off
+    if p <= 0:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep)
+    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
+    if keep is not None:
+        scores = scores.masked_fill(~keep, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    drop, inv_keep = T.dropout_keep_mask(weights.shape, p)
+    return torch.matmul(weights * drop, v) * inv_keep
+
+
+def _attention_grads(fn, q, k, v):
+    q, k, v = (t.clone().requires_grad_(True) for t in (q, k, v))
+    torch.manual_seed(5)  # the same dropout mask on both sides
+    out = fn(q, k, v)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(1))
+    (out * weights).sum().backward()
+    return out.detach(), q.grad, k.grad, v.grad
+
+
+@pytest.mark.parametrize("p", [0.0, 0.2])
+@pytest.mark.parametrize("lq,lk,mask", [
+    (150, 150, "offset"),  # causal self-attention, several query blocks
+    (40, 130, "offset"),  # crossmodal with the reference's offset mask
+    (130, 40, None),
+    (70, 90, "keep"),  # a key padding mask (the padded batched call)
+])
+def test_mult_attention_equals_the_materialised_formulation(lq, lk, mask, p):
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 3, n, 4, generator=gen) for n in (lq, lk, lk))
+    kw = {}
+    if mask == "offset":
+        kw["offset"] = abs(lk - lq)
+    elif mask == "keep":
+        keep = torch.rand(2, 1, lq, lk, generator=gen) > 0.3
+        keep[..., 0] = True
+        kw["keep"] = keep
+    new = _attention_grads(lambda *t: T._attend(*t, p, **kw), q, k, v)
+    old = _attention_grads(lambda *t: _former_attention(*t, p, **kw), q, k, v)
+    for a, b in zip(new, old, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("key_padding_mask", [False, True])
+def test_mult_training_step_equals_the_materialised_attention(key_padding_mask, monkeypatch):
+    """A whole MulT (the v2 spec's shape of configuration, small) in training
+    mode: outputs and gradients with the blocked attention and with the
+    former one, under the same seed."""
+    est = MulT(d_model=12, num_heads=3, nlevels=2, kernel_sizes=(3, 3, 1),
+               key_padding_mask=key_padding_mask)
+    torch.manual_seed(0)
+    module = est.build_module((10, 6, 8), (9, 140, 30)).train()
+    gen = torch.Generator().manual_seed(2)
+    X = {m: torch.randn(5, L, D, generator=gen)
+         for m, L, D in (("text", 9, 10), ("audio", 140, 6), ("vision", 30, 8))}
+    X.update(text_lengths=torch.tensor([9, 4, 7, 9, 5]),
+             audio_lengths=torch.tensor([140, 70, 100, 33, 129]),
+             vision_lengths=torch.tensor([30, 12, 25, 7, 30]))
+
+    def run():
+        module.zero_grad(set_to_none=True)
+        torch.manual_seed(7)
+        out = module(**X)
+        out.sum().backward()
+        return [out.detach()] + [p.grad.clone() for p in module.parameters()
+                                 if p.grad is not None]
+
+    new = run()
+    monkeypatch.setattr(T, "_attend", _former_attention)
+    old = run()
+    assert len(new) == len(old)
+    for a, b in zip(new, old, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
