@@ -38,11 +38,11 @@ def _one_thread():
     torch.set_num_threads(old)
 
 
-def _packed_run(rnn, x, lengths):
-    """The former formulation: a packed run, outputs padded back to L."""
+def _packed_run(rnn, x, lengths, total_length=None):
+    """The former formulation: a packed run, outputs padded back."""
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, (h, _) = rnn(packed)
-    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=total_length)
     return out, h
 
 
@@ -73,16 +73,18 @@ def _assert_same(a, b, atol=1e-5):
     torch.testing.assert_close(gx_a, gx_b, atol=atol, rtol=1e-4)
 
 
+@pytest.mark.parametrize("total_length", [None, 13])
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("num_layers", [1, 2])
 @pytest.mark.parametrize("bidirectional", [True, False])
-def test_packed_lstm_equals_the_packed_run(bidirectional, num_layers, training):
+def test_packed_lstm_equals_the_packed_run(bidirectional, num_layers, training, total_length):
     torch.manual_seed(0)
     rnn = nn.LSTM(5, 4, num_layers=num_layers, bidirectional=bidirectional,
                   batch_first=True).train(training)
-    x = torch.randn(6, 11, 5)
-    new = _grads(rnn, x, lambda t: packed_lstm(rnn, t, LENGTHS))
-    old = _grads(rnn, x, lambda t: _packed_run(rnn, t, LENGTHS))
+    x = torch.randn(6, 13, 5)
+    new = _grads(rnn, x, lambda t: packed_lstm(rnn, t, LENGTHS, total_length))
+    old = _grads(rnn, x, lambda t: _packed_run(rnn, t, LENGTHS, total_length))
+    assert new[0][0].shape[1] == (total_length or 11)
     _assert_same(new, old)
     # zero past each clip's length, as pad_packed_sequence leaves it
     assert bool((new[0][0][2, 1:] == 0).all())

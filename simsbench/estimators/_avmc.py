@@ -45,7 +45,9 @@ class AVSubNet(nn.Module):
         total = x.shape[1]
         lengths = lengths.detach().to(x.device, torch.long).clamp(1, total)
         x = self.dropout(self.liner(x))
-        # packed runs, through the fused kernel on CPU (see packed_lstm)
+        # packed runs, through the fused kernel on CPU (see packed_lstm); the
+        # LayerNorm sees the steps up to the longest clip (the rest were
+        # padding the second LSTM never reads)
         out1, h1 = packed_lstm(self.rnn1, x, lengths)
         _, h2 = packed_lstm(self.rnn2, self.layer_norm(out1), lengths)
         return torch.cat([h1[0], h2[0], h1[1], h2[1]], dim=-1)

@@ -142,10 +142,11 @@ class _DropoutAttention(torch.autograd.Function):
             if keep is not None:
                 kb = keep[..., :end] if keep.shape[-2] == 1 else keep[..., i0:i1, :end]
                 scores.masked_fill_(~kb, float("-inf"))
-            if offset is not None and i0 + offset < end - 1:
+            lo = None if offset is None else max(0, i0 + offset + 1)
+            if lo is not None and lo < end:  # only keys j > i0 + offset may be hidden
                 rows = torch.arange(i0, i1, device=q.device)[:, None] + offset
-                scores.masked_fill_(torch.arange(end, device=q.device)[None, :] > rows,
-                                    float("-inf"))
+                cols = torch.arange(lo, end, device=q.device)[None, :]
+                scores[..., lo:end].masked_fill_(cols > rows, float("-inf"))
             weights = torch.softmax(scores, dim=-1)
             del scores
             dropped = weights if drop is None else torch.where(
