@@ -15,7 +15,13 @@ figure: the machine may be shared, so compare figures taken at similar load.
 
     python benchmarks/bench_v2_speed.py                      # all, 1 and 2 threads
     python benchmarks/bench_v2_speed.py --models MulT --threads 1 --repeat 5
-    python benchmarks/bench_v2_speed.py --precision bf16     # the opt-in autocast
+
+Measured on the shared 2-core development machine (``--batches 2 --repeat
+1``, 1 thread, 1-minute load 2.8-3.2, s/step before -> after issue 15's
+speed-ups): MulT 22.8 -> 8.5, MISA 0.20 -> 0.10, MMIM 1.27 -> 0.12, AV-MC
+0.008 -> 0.008, AV-MC (Semi) 5.65 -> 0.51.  With 2 threads on the loaded
+machine every model was slower than with 1 (torch's thread pool
+oversubscribed); rerun on an idle machine.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ def _data(batches: int, batch_size: int, semi: bool):
                           n_unlabelled=n if semi else 0, random_state=0)
 
 
-def time_model(name: str, threads: int, batches: int, repeat: int, precision=None):
+def time_model(name: str, threads: int, batches: int, repeat: int):
     """Best seconds per training step of ``name`` over ``repeat`` fits."""
     import torch
 
@@ -72,8 +78,6 @@ def time_model(name: str, threads: int, batches: int, repeat: int, precision=Non
     spec = load_specs().estimator(MODELS[name])
     params = spec.overrides("simsv2")
     params.update(max_epochs=1, random_state=0, n_threads=threads)
-    if precision is not None:
-        params["precision"] = precision
     est = _timed_class(spec.estimator_class())(**params)
     bs = int(est.batch_size)
     semi = name == "AVMCSemi"
@@ -105,16 +109,13 @@ def main(argv=None):
     parser.add_argument("--batches", type=int, default=4,
                         help="training batches per timed epoch")
     parser.add_argument("--repeat", type=int, default=3, help="fits per figure (best taken)")
-    parser.add_argument("--precision", default=None,
-                        help="pass precision= to the estimators (e.g. bf16)")
     args = parser.parse_args(argv)
     print(f"{'model':10s} {'threads':>7s} {'s/step':>8s} {'s/epoch (proj.)':>16s} "
           f"{'steps':>5s}  load (1 min) before/after")
     for name in args.models.split(","):
         for threads in (int(t) for t in args.threads.split(",")):
             load0 = os.getloadavg()[0]
-            s, epoch, steps = time_model(name, threads, args.batches, args.repeat,
-                                         args.precision)
+            s, epoch, steps = time_model(name, threads, args.batches, args.repeat)
             load1 = os.getloadavg()[0]
             print(f"{name:10s} {threads:7d} {s:8.3f} {epoch:16.1f} {steps:5d}  "
                   f"{load0:.2f}/{load1:.2f}", flush=True)
