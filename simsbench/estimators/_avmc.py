@@ -9,7 +9,6 @@ import torch
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._constraints import (
@@ -25,7 +24,7 @@ from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators._multitask import MultiTaskRegressor
-from simsbench.estimators.modules._blocks import PostHead, SubNet
+from simsbench.estimators.modules._blocks import PostHead, SubNet, packed_lstm
 
 _HEAD_INDEX = {"text": 1, "audio": 2, "vision": 3}
 
@@ -53,14 +52,13 @@ class AVSubNet(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         total = x.shape[1]
-        lengths = lengths.detach().to("cpu", torch.long).clamp(1, total)
+        lengths = lengths.detach().to(x.device, torch.long).clamp(1, total)
         x = self.dropout(self.liner(x))
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out1, (h1, _) = self.rnn1(packed)
-        padded, _ = pad_packed_sequence(out1, batch_first=True, total_length=total)
-        packed2 = pack_padded_sequence(self.layer_norm(padded), lengths, batch_first=True,
-                                       enforce_sorted=False)
-        _, (h2, _) = self.rnn2(packed2)
+        # packed runs, through the fused kernel on CPU (see packed_lstm); the
+        # LayerNorm sees the steps up to the longest clip (the rest were
+        # padding the second LSTM never reads)
+        out1, h1 = packed_lstm(self.rnn1, x, lengths)
+        _, h2 = packed_lstm(self.rnn2, self.layer_norm(out1), lengths)
         return torch.cat([h1[0], h2[0], h1[1], h2[1]], dim=-1)
 
 

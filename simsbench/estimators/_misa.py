@@ -25,6 +25,7 @@ from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators.modules._bert import BertFamilyMixin, pool_tokens
+from simsbench.estimators.modules._blocks import packed_lstm
 
 _RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -51,6 +52,12 @@ class _Extract(nn.Module):
         return out[1][0] if isinstance(out[1], tuple) else out[1]
 
     def forward(self, x, lengths):
+        if isinstance(self.rnn1, nn.LSTM):  # fused on CPU (see packed_lstm)
+            lengths = lengths.detach().clamp(1, x.shape[1])
+            out1, h1 = packed_lstm(self.rnn1, x, lengths)
+            _, h2 = packed_lstm(self.rnn2, self.layer_norm(out1), lengths)
+            h = torch.cat((h1, h2), dim=2)  # (2, B, 2D)
+            return h.permute(1, 0, 2).reshape(x.shape[0], -1)
         lengths = lengths.cpu().clamp(min=1)
         packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
         out1 = self.rnn1(packed)

@@ -6,7 +6,6 @@ import torch
 from skorch.callbacks import LRScheduler
 from skorch.dataset import unpack_data
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._constraints import (
@@ -26,6 +25,7 @@ from simsbench.estimators.modules._bert import (
     bert_param_groups,
     pool_tokens,
 )
+from simsbench.estimators.modules._blocks import packed_lstm
 
 
 class RNNEncoder(nn.Module):
@@ -48,9 +48,8 @@ class RNNEncoder(nn.Module):
         self.linear_1 = nn.Linear((2 if bidirectional else 1) * hidden_size, out_size)
 
     def forward(self, x, lengths):
-        packed = pack_padded_sequence(x, lengths.cpu().clamp(min=1), batch_first=True,
-                                      enforce_sorted=False)
-        _, (h, _) = self.rnn(packed)
+        # a packed run, through the fused kernel on CPU (see packed_lstm)
+        _, h = packed_lstm(self.rnn, x, lengths.detach().clamp(1, x.shape[1]))
         # h: (layers * directions, B, hidden), the first layer's states first.
         # The reference reads h[0] and h[1]: the *first* layer's two
         # directions, whatever the depth.

@@ -10,9 +10,84 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 #: Clips per length bucket in :func:`last_states`.
 BUCKET_SIZE = 32
+
+
+def _fused_ok(rnn: nn.Module, x: torch.Tensor) -> bool:
+    """Whether :func:`packed_lstm` may run ``rnn`` through the fused kernel."""
+    return (isinstance(rnn, nn.LSTM) and rnn.batch_first and rnn.proj_size == 0
+            and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.bfloat16)
+            and (rnn.num_layers == 1 or rnn.dropout == 0 or not rnn.training))
+
+
+def _rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """(B, T, D) -> the rows ``index`` of its (B * T, D) flattening, as (B, T, D)."""
+    B, T, D = x.shape
+    return x.reshape(B * T, D).index_select(0, index).view(B, T, D)
+
+
+def packed_lstm(rnn: nn.Module, x: torch.Tensor, lengths: torch.Tensor,
+                total_length: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch-first (bi)LSTM run over each clip's first ``lengths`` steps.
+
+    The result equals ``rnn(pack_padded_sequence(x, lengths,
+    batch_first=True, enforce_sorted=False))`` with the outputs unpacked by
+    ``pad_packed_sequence(..., total_length=total_length)``: the padded
+    outputs ``(B, T, directions * H)``, ``T`` the longest length or
+    ``total_length``, zero past each clip's length, and the final hidden
+    states ``h_n`` ``(layers * directions, B, H)``.  ``lengths`` must lie in
+    ``[1, L]``.
+
+    On CPU an LSTM is not run packed but through torch's fused (oneDNN)
+    kernel, one call per layer and direction over the batch's longest
+    length, many times faster in training: the forward direction reads its
+    outputs and final state at the real steps (an LSTM is causal, so the
+    padding after a clip does not reach them); the backward direction runs
+    forward over each clip reversed within its length.  Elsewhere (a GPU, a
+    GRU, a multi-layer LSTM with dropout in training, whose dropout masks
+    would be drawn differently) the packed run itself is used.
+    """
+    B = x.shape[0]
+    if not _fused_ok(rnn, x):
+        packed = pack_padded_sequence(x, lengths.detach().cpu(), batch_first=True,
+                                      enforce_sorted=False)
+        out, (h, _) = rnn(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=total_length)
+        return out, h
+    lengths = lengths.detach().to(x.device, torch.long)
+    steps = int(lengths.max())
+    t = torch.arange(steps, device=x.device)
+    real = t[None, :] < lengths[:, None]  # (B, steps)
+    # reversal within each clip's length (padding positions stay in place),
+    # as rows of the flattened (B * steps, ...) batch
+    base = torch.arange(B, device=x.device)[:, None] * steps
+    rev = (base + torch.where(real, lengths[:, None] - 1 - t[None, :], t[None, :])).reshape(-1)
+    last = base[:, 0] + lengths - 1
+    hidden = rnn.hidden_size
+    zeros = x.new_zeros(1, B, hidden)
+    inp = x[:, :steps]
+    finals = []
+    for layer in range(rnn.num_layers):
+        outs = []
+        for d in range(2 if rnn.bidirectional else 1):
+            sfx = f"_l{layer}" + ("_reverse" if d else "")
+            params = [getattr(rnn, f"weight_ih{sfx}"), getattr(rnn, f"weight_hh{sfx}")]
+            if rnn.bias:
+                params += [getattr(rnn, f"bias_ih{sfx}"), getattr(rnn, f"bias_hh{sfx}")]
+            src = inp if d == 0 else _rows(inp, rev)
+            out, _, _ = torch.lstm(src, (zeros, zeros), params, rnn.bias, 1, 0.0,
+                                   rnn.training, False, True)
+            finals.append(out.reshape(B * steps, hidden).index_select(0, last))
+            outs.append(out if d == 0 else _rows(out, rev))
+        inp = outs[0] if len(outs) == 1 else torch.cat(outs, dim=2)
+    out = inp * real[:, :, None].to(inp.dtype)
+    if total_length is not None and steps < total_length:
+        out = torch.cat([out, out.new_zeros(B, total_length - steps, out.shape[2])], dim=1)
+    return out, torch.stack(finals)
 
 
 def last_states(rnn: nn.LSTM, x: torch.Tensor, lengths: torch.Tensor | None,

@@ -18,10 +18,14 @@ that has fewer score entries (always when every sample has the same length,
 as in the reference's padded mode).
 
 Speed (CPU): ``scaled_dot_product_attention`` for attention without weight
-dropout (evaluation, or ``attn_dropout=0``); with weight dropout the scores
-are materialised and the dropout mask is drawn as 16-bit random integers
-(four per 64-bit draw of torch's global generator), several times cheaper
-than ``F.dropout``'s per-element Bernoulli draws.
+dropout (evaluation, or ``attn_dropout=0``); with weight dropout the dropout
+mask is drawn as 16-bit random integers (four per 64-bit draw of torch's
+global generator), several times cheaper than ``F.dropout``'s per-element
+Bernoulli draws, and the attention runs in blocks of query rows with a
+written-out backward pass (:class:`_DropoutAttention`): under the offset
+mask a block skips the keys it may not see, half the work of a causal
+self-attention over MulT's 925 audio frames, and the boolean masks select
+(``torch.where``) instead of multiplying, which would first cast them.
 """
 
 from __future__ import annotations
@@ -80,24 +84,112 @@ def _needs_mask(lq: int, lk: int, causal_offset: bool) -> bool:
     return causal_offset and abs(lk - lq) < lk - 1
 
 
-def _attend(q, k, v, p: float, keep=None, causal: bool = False):
+def _offset_keep(lq, lk, offset, device):
+    """Boolean (lq, lk) mask: query i may attend to key j iff j <= i + offset."""
+    return torch.ones(lq, lk, dtype=torch.bool, device=device).tril(offset)
+
+
+#: Query rows per block of :class:`_DropoutAttention` (at least; a long
+#: sequence is cut into at most ``_MAX_BLOCKS`` blocks).  Measured on CPU
+#: (1 thread, 16 x 6 heads): a causal 923-step self-attention's forward and
+#: backward took 1.06 s in 8 blocks, 0.78 s in 32.
+_BLOCK_ROWS = 16
+_MAX_BLOCKS = 32
+
+
+def _attend(q, k, v, p: float, keep=None, offset=None):
     """q (..., H, lq, hd), k/v (..., H, lk, hd) -> (..., H, lq, hd).
 
-    ``keep``: boolean mask broadcastable to the scores (True = attend), or
-    ``causal`` for the plain causal mask; ``p``: attention-weight dropout.
+    ``keep``: boolean mask broadcastable to the scores (True = attend);
+    ``offset``: query i may attend to key j only if ``j <= i + offset``
+    (0 with ``lq == lk``: the causal mask); ``p``: attention-weight dropout.
     """
-    if p <= 0.0:
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, is_causal=causal)
     lq, lk = q.shape[-2], k.shape[-2]
-    scores = torch.matmul(q * q.shape[-1] ** -0.5, k.transpose(-1, -2))
-    if causal:
-        keep = torch.ones(lq, lk, dtype=torch.bool, device=q.device).tril()
-    if keep is not None:
-        scores = scores.masked_fill_(~keep, float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
-    drop, inv_keep = dropout_keep_mask(weights.shape, p, device=weights.device)
-    out = torch.matmul(_MaskMul.apply(weights, drop), v)
-    return out * inv_keep
+    if p <= 0.0:
+        causal = offset == 0 and lq == lk and keep is None
+        if offset is not None and not causal:
+            off = _offset_keep(lq, lk, offset, q.device)
+            keep = off if keep is None else keep & off
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=keep, is_causal=causal)
+    return _DropoutAttention.apply(q, k, v, p, keep, offset)
+
+
+class _DropoutAttention(torch.autograd.Function):
+    """Softmax attention with dropout on the attention weights.
+
+    Computes ``(softmax(q k^T / sqrt(hd)) * mask) @ v / keep_prob`` with the
+    mask of :func:`dropout_keep_mask` drawn once over the whole score shape
+    (so the random stream is that of a materialised computation), in blocks
+    of query rows: with an ``offset`` mask a block skips the keys none of
+    its queries may attend to (about half the work of a causal
+    self-attention).  The backward pass is written out, reusing the saved
+    softmax weights: it needs no pass over the scores for the softmax's
+    row sums (``sum_j P_ij dP_ij = dO_i . O_i``) and no masked-fill
+    gradient.
+    """
+
+    @staticmethod
+    def forward(ctx, q, k, v, p, keep, offset):
+        lq, lk = q.shape[-2], k.shape[-2]
+        drop, inv_keep = None, 1.0
+        if p > 0:
+            drop, inv_keep = dropout_keep_mask(q.shape[:-1] + (lk,), p, device=q.device)
+        qs = q * q.shape[-1] ** -0.5
+        n_blocks = min(_MAX_BLOCKS, max(1, lq // _BLOCK_ROWS))
+        bounds = [round(i * lq / n_blocks) for i in range(n_blocks + 1)]
+        blocks, outs = [], []
+        for i0, i1 in zip(bounds[:-1], bounds[1:]):
+            end = lk if offset is None else min(lk, i1 + offset)
+            scores = torch.matmul(qs[..., i0:i1, :], k[..., :end, :].transpose(-1, -2))
+            if keep is not None:
+                kb = keep[..., :end] if keep.shape[-2] == 1 else keep[..., i0:i1, :end]
+                scores.masked_fill_(~kb, float("-inf"))
+            lo = None if offset is None else max(0, i0 + offset + 1)
+            if lo is not None and lo < end:  # only keys j > i0 + offset may be hidden
+                rows = torch.arange(i0, i1, device=q.device)[:, None] + offset
+                cols = torch.arange(lo, end, device=q.device)[None, :]
+                scores[..., lo:end].masked_fill_(cols > rows, float("-inf"))
+            weights = torch.softmax(scores, dim=-1)
+            del scores
+            dropped = weights if drop is None else torch.where(
+                drop[..., i0:i1, :end], weights, 0.0)
+            outs.append(torch.matmul(dropped, v[..., :end, :]))
+            del dropped
+            blocks.append((i0, i1, end, weights))
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-2)
+        if drop is not None:
+            out = out * inv_keep
+        ctx.save_for_backward(qs, k, v, out, *(() if drop is None else (drop,)))
+        ctx.blocks = blocks
+        ctx.inv_keep = inv_keep
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        qs, k, v, out, *drop = ctx.saved_tensors
+        drop = drop[0] if drop else None
+        scale = qs.shape[-1] ** -0.5
+        g = grad_out if drop is None else grad_out * ctx.inv_keep
+        # sum_j P_ij dP_ij of the softmax backward, per query row
+        rowdot = (grad_out * out).sum(dim=-1, keepdim=True)
+        dq = torch.empty_like(qs)
+        dk = torch.zeros_like(k)
+        dv = torch.zeros_like(v)
+        for i0, i1, end, weights in ctx.blocks:
+            mask = None if drop is None else drop[..., i0:i1, :end]
+            gb = g[..., i0:i1, :]
+            dropped = weights if mask is None else torch.where(mask, weights, 0.0)
+            dv[..., :end, :] += torch.matmul(dropped.transpose(-1, -2), gb)
+            del dropped
+            dp = torch.matmul(gb, v[..., :end, :].transpose(-1, -2))
+            if mask is not None:
+                dp = torch.where(mask, dp, 0.0)
+            ds = dp.sub_(rowdot[..., i0:i1, :]).mul_(weights)
+            del dp
+            dq[..., i0:i1, :] = torch.matmul(ds, k[..., :end, :]) * scale
+            dk[..., :end, :] += torch.matmul(ds.transpose(-1, -2), qs[..., i0:i1, :])
+        ctx.blocks = None
+        return dq, dk, dv, None, None, None
 
 
 class _MaskMul(torch.autograd.Function):
@@ -106,12 +198,12 @@ class _MaskMul(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, mask):
         ctx.save_for_backward(mask)
-        return x * mask
+        return torch.where(mask, x, 0.0)  # x * mask would first cast the mask
 
     @staticmethod
     def backward(ctx, grad):
         (mask,) = ctx.saved_tensors
-        return grad * mask, None
+        return torch.where(mask, grad, 0.0), None
 
 
 def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
@@ -128,11 +220,7 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 PER_SAMPLE_OVERHEAD = 6000
 
 
-def _offset_keep(lq, lk, device):
-    return torch.ones(lq, lk, dtype=torch.bool, device=device).tril(abs(lk - lq))
-
-
-def packed_attention(q, k, v, lq, lk, num_heads, p, causal_offset, self_attn):
+def packed_attention(q, k, v, lq, lk, num_heads, p, causal_offset):
     """Multi-head attention on packed sequences.
 
     q (Nq, d) and k, v (Nk, d) hold the projected real steps of each sample,
@@ -145,19 +233,13 @@ def packed_attention(q, k, v, lq, lk, num_heads, p, causal_offset, self_attn):
     d = q.shape[-1]
     hd = d // num_heads
     B = len(lq)
-    dev = q.device
     if len(set(lq)) == 1 and len(set(lk)) == 1:  # equal lengths: one batched call
         Lq, Lk = lq[0], lk[0]
         qh = q.view(B, Lq, num_heads, hd).transpose(1, 2)
         kh = k.view(B, Lk, num_heads, hd).transpose(1, 2)
         vh = v.view(B, Lk, num_heads, hd).transpose(1, 2)
-        keep, causal = None, False
-        if _needs_mask(Lq, Lk, causal_offset):
-            if self_attn and Lq == Lk:
-                causal = True
-            else:
-                keep = _offset_keep(Lq, Lk, dev)
-        out = _attend(qh, kh, vh, p, keep, causal)
+        offset = abs(Lk - Lq) if _needs_mask(Lq, Lk, causal_offset) else None
+        out = _attend(qh, kh, vh, p, offset=offset)
         return out.transpose(1, 2).reshape(B * Lq, d)
     Lq, Lk = max(lq), max(lk)
     padded = B * Lq * Lk
@@ -169,13 +251,8 @@ def packed_attention(q, k, v, lq, lk, num_heads, p, causal_offset, self_attn):
         qh = qi.view(a, num_heads, hd).transpose(0, 1)
         kh = ki.view(b, num_heads, hd).transpose(0, 1)
         vh = vi.view(b, num_heads, hd).transpose(0, 1)
-        keep, causal = None, False
-        if _needs_mask(a, b, causal_offset):
-            if self_attn and a == b:
-                causal = True
-            else:
-                keep = _offset_keep(a, b, dev)
-        o = _attend(qh, kh, vh, p, keep, causal)
+        offset = abs(b - a) if _needs_mask(a, b, causal_offset) else None
+        o = _attend(qh, kh, vh, p, offset=offset)
         outs.append(o.transpose(0, 1).reshape(a, d))
     return torch.cat(outs, dim=0)
 
@@ -265,7 +342,6 @@ class MulTLayer(nn.Module):
                 residual = x[last_idx]
                 lq = [1] * len(lk)
                 causal = False  # the last step sees every step under either mask
-            self_attn = True
         else:
             q = F.linear(h, W[:d], b[:d])
             if x_v is x_k:
@@ -274,9 +350,8 @@ class MulTLayer(nn.Module):
                 k = F.linear(ln0(x_k), W[d:2 * d], b[d:2 * d])
                 v = F.linear(ln0(x_v), W[2 * d:], b[2 * d:])
             residual = x
-            self_attn = False
         p = self.attn_dropout if self.training else 0.0
-        a = packed_attention(q, k, v, lq, lk, self.num_heads, p, causal, self_attn)
+        a = packed_attention(q, k, v, lq, lk, self.num_heads, p, causal)
         a = self.self_attn.out_proj(a)
         x = residual + fast_dropout(a, self.res_dropout, self.training)
         h = F.relu(self.fc1(self.layer_norms[1](x)))
