@@ -131,6 +131,14 @@ def _param_text(params: Mapping) -> str:
                      for k, v in params.items())
 
 
+def _test_score(res: TuneResult, trial: int, metric: str, seed_col: int | None = None) -> float:
+    """Test ``metric`` of ``trial``: one seed's, or the mean (NaN if any seed lacks it)."""
+    row = score_matrix(res.records[trial:trial + 1], "scores", metric)[0]
+    if seed_col is not None:
+        return float(row[seed_col])
+    return float(row.mean()) if np.all(np.isfinite(row)) else float("nan")
+
+
 def optimism(res: TuneResult) -> list[dict[str, Any]]:
     """The selection-on-test rows of the report, computed *after* selection.
 
@@ -149,9 +157,7 @@ def optimism(res: TuneResult) -> list[dict[str, Any]]:
         vals: dict[str, float] = {}
         if trial is not None:
             for m in res.metrics:
-                mat = score_matrix(res.records[trial:trial + 1], "scores", m)[0]
-                vals[m] = float(mat[seed_col]) if seed_col is not None else (
-                    float(mat.mean()) if np.all(np.isfinite(mat)) else float("nan"))
+                vals[m] = _test_score(res, trial, m, seed_col)
         rows.append({"selection": label, "chosen_by": chosen_by, "trial": trial,
                      "test": vals})
 
@@ -252,10 +258,7 @@ def trials_csv(res: TuneResult) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(head)
     for i, config in enumerate(res.configurations):
-        tests = []
-        for m in metrics:
-            mat = score_matrix(res.records[i:i + 1], "scores", m)[0]
-            tests.append(float(mat.mean()) if np.all(np.isfinite(mat)) else float("nan"))
+        tests = [_test_score(res, i, m) for m in metrics]
         statuses = sorted({r.get("status", "?") for r in res.records[i]})
         w.writerow(
             [i, res.ranked["rank"][i], res.ranked["mean"][i], res.ranked["std"][i]]
