@@ -37,7 +37,6 @@ def _mpl():
     return matplotlib, Figure
 
 
-
 def _data_line(info: Mapping, extra: str = "") -> str:
     desc = str(info.get("description") or info.get("spec") or "unknown data")
     fp = info.get("fingerprint")

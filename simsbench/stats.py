@@ -146,7 +146,6 @@ class TestResult:
         return f"{text} ({self.reason})" if self.reason else text
 
 
-
 def _clean(values) -> np.ndarray:
     arr = np.asarray(list(values), dtype=np.float64).reshape(-1)
     return arr[np.isfinite(arr)]

@@ -83,7 +83,6 @@ class RankingResult:
         return np.argsort(self.mean_ranks, kind="stable")
 
 
-
 def nemenyi_cd(k: int, n_blocks: int, alpha: float = 0.05) -> float:
     """Nemenyi critical difference of mean ranks for ``k`` models over ``n_blocks`` blocks.
 
