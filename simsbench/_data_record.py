@@ -15,7 +15,15 @@ from typing import Any
 
 from simsbench.results import data_slug, new_record, read_data_record, versions, write_data_record
 
-__all__ = ["check_data", "data_info_of", "data_record", "store_data_record"]
+__all__ = ["check_data", "data_info_of", "data_record", "is_synthetic", "store_data_record"]
+
+
+def is_synthetic(info) -> bool:
+    """Whether a data record (or a record's data info) describes synthetic data.
+
+    Tables and figures carry a ``SIMULATED DATA`` banner when it does.
+    """
+    return bool(info.get("synthetic")) or str(info.get("spec", "")).startswith("synthetic:")
 
 
 def check_data(data: str) -> None:

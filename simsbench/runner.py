@@ -63,6 +63,7 @@ from simsbench._requests import (
     plan_runs,
     requests_for,
 )
+from simsbench.progress import format_duration
 from simsbench.results import atomic_write_text, write_record
 
 __all__ = [
@@ -115,18 +116,11 @@ class Progress:
         extra += f" [{note}]" if note else ""
         print(
             f"[{self.done}/{self.total} {100 * self.done / self.total:3.0f}% "
-            f"elapsed {_fmt_time(elapsed)} ETA {_fmt_time(eta)}] "
+            f"elapsed {format_duration(elapsed)} ETA {format_duration(eta)}] "
             f"{record.get('estimator')} / {record.get('task')} / seed {record.get('seed')}: "
             f"{status} in {record.get('wall_time', 0.0):.1f}s{extra}",
             file=self.stream, flush=True,
         )
-
-
-def _fmt_time(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}h{m:02d}m{s:02d}s" if h else f"{m}m{s:02d}s"
 
 
 _BACKEND_PACKAGES = {

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from simsbench._data_record import is_synthetic
 from simsbench.results import RecordWarning, aggregate, check_record
 from simsbench.stats import PAPER_RUNS, TestResult, ci95, compare, welch_from_summary
 from simsbench.table_layouts import TableDef
@@ -231,10 +232,6 @@ def _paper_tests(table: TableDef, ours: _Summary, pub: Mapping) -> dict[str, Tes
     return out
 
 
-def _is_synthetic(info: Mapping) -> bool:
-    return bool(info.get("synthetic")) or str(info.get("spec", "")).startswith("synthetic:")
-
-
 def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bool,
             seeds: Sequence[int] = (), mode: str | None = None, ci: bool = False,
             variant: str | None = None) -> list[str]:
@@ -243,7 +240,7 @@ def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bo
     lines.append(f"Data: {desc}")
     if info.get("fingerprint"):
         lines.append(f"Data fingerprint: {info['fingerprint']}")
-    synthetic = _is_synthetic(info)
+    synthetic = is_synthetic(info)
     if table.source == "records":
         scale = ("x100, MAE included" if table.mae_scaled
                  else "x100 except MAE (unscaled, as in the v2 paper)")

@@ -40,6 +40,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from simsbench._data_record import is_synthetic
 from simsbench.results import read_data_record, read_records
 from simsbench.stats import PAPER_RUNS
 from simsbench.table_layouts import (
@@ -66,7 +67,6 @@ from simsbench.table_summary import (
     TableRow,
     _delta_row,
     _header,
-    _is_synthetic,
     _paper_tests,
     _select,
     _summarise,
@@ -159,7 +159,7 @@ def build_table(
                                          {c: Cell(m, None, 1) for c, (m, _s) in pub.items()}))
         header = _header(table, data_info, [], compare)
         return TableContent(table, header, rows, compare, columns, data_info=dict(data_info),
-                             synthetic=_is_synthetic(data_info))
+                             synthetic=is_synthetic(data_info))
 
     wanted = {(r.estimator, r.task) for r in table.rows if r.kind == "result"}
     relevant = [r for r in records if (r.get("estimator"), r.get("task")) in wanted
@@ -177,7 +177,7 @@ def build_table(
     info = dict(data_info or {})
     if not info and selected:
         info = dict(selected[0].get("data", {}))
-    synthetic = _is_synthetic(info)
+    synthetic = is_synthetic(info)
     summaries = {
         row.key: _summarise([selected[i] for i in cells_of.get((row.estimator, row.task), ())],
                             table)
