@@ -47,6 +47,7 @@ take minutes on 2 cores.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -181,8 +182,15 @@ def _peak_mb() -> float:
     return float("nan")
 
 
-def _count_first_epoch(box: dict) -> None:
-    """Count the FLOPs of every net's first epoch (skorch's on_epoch_begin/end)."""
+@contextlib.contextmanager
+def count_first_epoch(box: dict):
+    """Count the FLOPs of the first epoch of the nets fitted in this block.
+
+    Hooks skorch's ``NeuralNet.on_epoch_begin``/``on_epoch_end`` (every deep
+    estimator trains through skorch), so the count spans exactly one epoch:
+    its training steps and its validation pass.  ``box["flops"]`` gets the
+    total; the hooks are restored on leaving.
+    """
     from skorch import NeuralNet
 
     begin, end = NeuralNet.on_epoch_begin, NeuralNet.on_epoch_end
@@ -203,6 +211,12 @@ def _count_first_epoch(box: dict) -> None:
 
     NeuralNet.on_epoch_begin = on_epoch_begin
     NeuralNet.on_epoch_end = on_epoch_end
+    try:
+        yield box
+    finally:
+        NeuralNet.on_epoch_begin, NeuralNet.on_epoch_end = begin, end
+        if box.get("mode") is not None and "flops" not in box:
+            box["mode"].__exit__(None, None, None)
 
 
 def _load(data: str, unl: str | None, cache: str):
@@ -266,10 +280,9 @@ def worker(model: str, kind: str, data: str, unl: str | None, cache: str, epochs
         params.update(max_epochs=epochs + n_counted, early_stop=epochs + n_counted + 1)
     est.set_params(**params)
     box: dict = {}
-    if n_counted:
-        _count_first_epoch(box)
     t0 = time.perf_counter()
-    est.fit(X, y, X_valid=Xv, y_valid=yv)
+    with count_first_epoch(box) if n_counted else contextlib.nullcontext():
+        est.fit(X, y, X_valid=Xv, y_valid=yv)
     est.predict(ds.X("test"))
     wall = time.perf_counter() - t0
     durs = [float(d) for d in est.net_.history[:, "dur"]]
