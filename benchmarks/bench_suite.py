@@ -180,11 +180,12 @@ def epoch_counts(record_dirs) -> list[dict]:
     wall time."""
     from simsbench.results import read_records
 
-    out = []
+    out, seen = [], set()
     for d in record_dirs:
         for r in read_records(d):
-            if r.get("mode") != "full" or r.get("status") != "ok":
+            if r.get("mode") != "full" or r.get("status") != "ok" or r.get("key") in seen:
                 continue
+            seen.add(r.get("key"))
             n = r.get("n_epochs")
             if n is None:
                 n = len((r.get("history") or {}).get("train_loss", [])) or None
@@ -260,7 +261,8 @@ def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
                 res.update(s_per_run=sum(walls) / len(walls), epochs_source="no epochs",
                            note=f"s/run measured (n={len(walls)})")
             else:
-                res["note"] = "NOT MEASURED: no epoch time and no record"
+                res["note"] = ("NOT MEASURED: no s/epoch in --epoch-times and no full-run "
+                               "record")
             out.append(res)
             continue
         epochs, source = epochs_for(run, measured, assumed_epochs)
@@ -401,7 +403,7 @@ def main_projection(args, parser) -> int:
     training = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(training)
     runs = plan_suite()
-    not_trained = {k: f"not trained: {why} (the runner records it as not runnable)"
+    not_trained = {k: f"{why} (the runner records it as not runnable)"
                    for k, why in training.NOT_APPLICABLE.items()}
     projected = project_runs(runs, per_epoch, measured, args.assume_epochs, not_trained)
     text, doc = projection_report(projected, args.jobs)
