@@ -21,8 +21,9 @@ it prints
   convolutions and attention, with unpacked LSTMs' fused oneDNN kernels
   counted by :func:`lstm_flops`; element-wise work is not counted).  That
   epoch is not timed; ``--epochs`` more are;
-* ``floor s``: that work divided by this CPU's measured matrix-product rate
-  at the same thread count (:func:`matmul_rate`), a lower bound on the epoch
+* ``floor s``: that work divided by this CPU's matrix-product rate, measured
+  in the same process with the same threads right after the epochs (so under
+  the same load; :func:`matmul_rate`), a lower bound on the epoch
   time no implementation of the same arithmetic can beat, and ``x floor``:
   ``s/epoch`` over it.
 
@@ -288,12 +289,16 @@ def worker(model: str, kind: str, data: str, unl: str | None, cache: str, epochs
     durs = [float(d) for d in est.net_.history[:, "dur"]]
     anon["stop"] = True
     sampler.join()
+    # the matrix-product rate now, in this process with its threads: the
+    # floor's rate under the same load as the epochs
+    rate = matmul_rate(threads) if n_counted else None
     timed = durs[n_counted:]
     return {
         "model": model, "spec": spec.name, "shape": kind, "threads": threads,
         "epochs": len(durs), "timed_epochs": len(timed), "s_per_epoch": timed,
         "mean_s_per_epoch": sum(timed) / len(timed) if timed else None,
         "flops_per_epoch": box.get("flops"),
+        "matmul": rate,
         # what a run spends outside its epochs: building, the test predictions
         "overhead_s": wall - sum(durs),
         "peak_mb": _peak_mb(), "anon_peak_mb": anon["peak"], "data_mb": data_mb,
@@ -416,6 +421,7 @@ def row_text(res: dict, ref: dict | None, quoted: float | None) -> str:
         f"{spe:>8.2f}" if spe is not None else f"{'-':>8}",
         f"{res['peak_mb'] / 1024:>7.2f}", f"{res['anon_peak_mb'] / 1024:>7.2f}",
         f"{gflop:>9.1f}" if gflop is not None else f"{'-':>9}",
+        f"{res['matmul']['flops_per_s'] / 1e9:>7.0f}" if res.get("matmul") else f"{'-':>7}",
         f"{res['floor_s']:>8.2f}" if "floor_s" in res else f"{'-':>8}",
         f"{res['x_floor']:>7.1f}x" if "x_floor" in res else f"{'-':>8}",
     ]
@@ -433,7 +439,7 @@ def row_text(res: dict, ref: dict | None, quoted: float | None) -> str:
 
 
 HEADER = (f"{'model':<10} {'shape':<7} {'params':>11} {'s/epoch':>8} {'peak GB':>7} "
-          f"{'anon GB':>7} {'GFLOP/ep':>9} {'floor s':>8} {'x floor':>8} "
+          f"{'anon GB':>7} {'GFLOP/ep':>9} {'GFLOP/s':>7} {'floor s':>8} {'x floor':>8} "
           f"{'ref s/ep':>8} {'ratio':>6}")
 
 
@@ -479,15 +485,9 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     data = {k: _write_data(work, k) for k in kinds}
     why_no_mmsa = "--no-reference" if args.no_reference else mmsa_available()
-    rate = None if args.no_flops else matmul_rate(args.threads)
     print(f"# {args.threads} torch thread(s); {args.epochs} timed epoch(s) per model"
           f"{'' if args.no_flops else ' after one counted epoch'}; python "
           f"{sys.version.split()[0]}; data in {work}; load {os.getloadavg()[0]:.1f}")
-    if rate:
-        sizes = ", ".join(f"{n}: {r / 1e9:.0f}" for n, r in rate["per_size"].items())
-        print(f"# matrix-product rate ({args.threads} thread(s)), GFLOP/s by size n "
-              f"(n x n @ n x n): {sizes}; floor uses {rate['flops_per_s'] / 1e9:.0f} "
-              f"(load {os.getloadavg()[0]:.1f})")
     print(f"# reference implementation: "
           f"{'MMSA, timed here' if why_no_mmsa is None else 'not timed (' + why_no_mmsa + ')'}")
     print(HEADER)
@@ -505,10 +505,10 @@ def main(argv=None):
             res.setdefault("model", name)
             res.setdefault("shape", kind)
             res.setdefault("load", os.getloadavg()[0])
+            rate = res.get("matmul")
             if rate and res.get("flops_per_epoch") and res.get("mean_s_per_epoch"):
                 res.update(floor_row(res["mean_s_per_epoch"], res["flops_per_epoch"],
                                      rate["flops_per_s"]))
-                res["matmul_flops_per_s"] = rate["flops_per_s"]
             ref = None
             if why_no_mmsa is None and name in MMSA_MODELS and "error" not in res:
                 ref = _spawn(["mmsa", name, kind, str(path), args.epochs, args.threads],
@@ -524,12 +524,14 @@ def main(argv=None):
                       f"{res['best_epoch']}), {res['fit_predict_s']:.1f} s")
     print("# s/epoch: a training and a validation pass; peak GB: peak RSS (VmHWM, touched "
           "pages of the memory-mapped data included); anon GB: peak anonymous memory; "
-          "GFLOP/ep: counted over one whole epoch; floor s: GFLOP/ep at the matrix-product "
-          "rate; x floor: s/epoch over the floor; ratio: reference s/epoch over ours; "
-          "load: 1-minute load average at the end of the row (timings are inflated by it)")
+          "GFLOP/ep: counted over one whole epoch; GFLOP/s: the best rate of n x n @ n x n "
+          "products (n = 256, 512, 1024) in the same process after the epochs; floor s: "
+          "GFLOP/ep at that rate; x floor: s/epoch over the floor; ratio: reference s/epoch "
+          "over ours; load: 1-minute load average at the end of the row "
+          "(timings are inflated by it)")
     if args.json:
         Path(args.json).write_text(json.dumps(
-            {"threads": args.threads, "epochs": args.epochs, "matmul": rate,
+            {"threads": args.threads, "epochs": args.epochs,
              "reference": why_no_mmsa or "MMSA", "results": results}, indent=1))
     return 0
 

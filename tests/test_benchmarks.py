@@ -71,7 +71,7 @@ def test_worker_counts_one_epoch_and_times_the_others(training, mmsa_pickle, tmp
     assert NeuralNet.on_epoch_begin is begin  # the counting hooks are gone
     assert res["epochs"] == 3 and res["timed_epochs"] == 2
     assert len(res["s_per_epoch"]) == 2 and res["mean_s_per_epoch"] > 0
-    assert res["flops_per_epoch"] > 0
+    assert res["flops_per_epoch"] > 0 and res["matmul"]["flops_per_s"] > 0
     assert res["peak_mb"] >= res["data_mb"] > 0
     text = training.row_text({**res, **training.floor_row(res["mean_s_per_epoch"],
                                                            res["flops_per_epoch"], 1e9)},
