@@ -299,21 +299,45 @@ def list_schedule(durations, jobs: int) -> float:
 
 def per_epoch_times(paths) -> tuple[dict, list[str]]:
     """``(class, kind) -> {"s_per_epoch", "overhead_s", "load", "threads"}`` from
-    bench_training JSON files, and warnings (other thread counts)."""
+    bench_training JSON files, and warnings (other thread counts).  The
+    timed epochs of a short measurement win over a whole fit's
+    (``--full-fit``), which fills in where there is none."""
     out, warns = {}, []
-    for path in paths:
-        doc = json.loads(Path(path).read_text())
-        for r in doc.get("results", []):
-            if "error" in r or r.get("mean_s_per_epoch") is None or r.get("full_fit"):
-                continue
-            if r.get("threads", 1) != 1:
-                warns.append(f"{path}: {r['model']}/{r['shape']} measured with "
-                             f"{r['threads']} threads; `run tables` runs use 1")
-            out[(r["model"], r["shape"])] = {
-                "s_per_epoch": float(r["mean_s_per_epoch"]),
-                "overhead_s": max(0.0, float(r.get("overhead_s", 0.0))),
-                "load": r.get("load"), "threads": r.get("threads", 1)}
+    for full in (False, True):
+        for path in paths:
+            doc = json.loads(Path(path).read_text())
+            for r in doc.get("results", []):
+                if ("error" in r or r.get("mean_s_per_epoch") is None
+                        or bool(r.get("full_fit")) != full):
+                    continue
+                key = (r["model"], r["shape"])
+                if full and key in out:
+                    continue
+                if r.get("threads", 1) != 1:
+                    warns.append(f"{path}: {r['model']}/{r['shape']} measured with "
+                                 f"{r['threads']} threads; `run tables` runs use 1")
+                out[key] = {
+                    "s_per_epoch": float(r["mean_s_per_epoch"]),
+                    "overhead_s": max(0.0, float(r.get("overhead_s", 0.0))),
+                    "load": r.get("load"), "threads": r.get("threads", 1)}
     return out, warns
+
+
+def full_fit_counts(paths) -> list[dict]:
+    """Epoch counts of bench_training ``--full-fit`` results (a whole fit with
+    early stopping on the dataset's multimodal task), as :func:`epoch_counts`."""
+    from simsbench.tables import TABLES
+
+    multimodal = {t.data_kind: t.user_task for t in TABLES.values() if t.user_task}
+    out = []
+    for path in paths:
+        for r in json.loads(Path(path).read_text()).get("results", []):
+            if r.get("full_fit") and "error" not in r and r.get("spec"):
+                out.append({"kind": r["shape"], "estimator": r["spec"],
+                            "task": multimodal.get(r["shape"]), "variant": "reference",
+                            "epochs": r["epochs"], "wall_time": r.get("fit_predict_s", 0.0),
+                            "source": str(path)})
+    return out
 
 
 def _hms(seconds: float) -> str:
@@ -394,7 +418,7 @@ def main_projection(args, parser) -> int:
         if not Path(d).is_dir():
             parser.error(f"--records: no directory {d}")
     per_epoch, warns = per_epoch_times(args.epoch_times)
-    measured = epoch_counts(args.records)
+    measured = epoch_counts(args.records) + full_fit_counts(args.epoch_times)
     import importlib.util
 
     # bench_training's list of models that cannot train on a dataset (BertMAG)
@@ -411,7 +435,7 @@ def main_projection(args, parser) -> int:
     print(f"# epoch times from {', '.join(args.epoch_times)} (load averages when measured: "
           f"{', '.join(map(str, loads)) or 'unknown'}; now {os.getloadavg()[0]:.1f}); "
           f"epoch counts from {len(measured)} full-run records in "
-          f"{', '.join(args.records) or 'no directory'}")
+          f"{', '.join(args.records) or 'no directory'} and --full-fit results")
     for w in warns:
         print(f"# warning: {w}")
     print(text)

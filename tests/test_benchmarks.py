@@ -161,13 +161,23 @@ def test_project_command(suite, tmp_path, capsys):
     times = tmp_path / "bt.json"
     times.write_text(json.dumps({"results": [
         {"model": "LFDNN", "shape": "sims", "threads": 1, "mean_s_per_epoch": 1.5,
-         "overhead_s": 2.0, "load": 1.0}]}))
+         "overhead_s": 2.0, "load": 1.0},
+        {"model": "TFN", "shape": "sims", "threads": 1, "mean_s_per_epoch": 3.0,
+         "overhead_s": 0.0, "load": 1.0},
+        # a whole fit: its epoch count is a measured one; its s/epoch yields
+        # to the short measurement's
+        {"model": "LFDNN", "shape": "sims", "spec": "lf_dnn", "threads": 1,
+         "mean_s_per_epoch": 9.0, "epochs": 7, "full_fit": True, "fit_predict_s": 70.0,
+         "overhead_s": 7.0, "load": 1.0}]}))
     assert suite.main(["--project", "--epoch-times", str(times), "--records",
                        str(tmp_path), "--assume-epochs", "12", "--jobs", "2",
                        "--out", str(tmp_path / "o")]) == 0
     out = capsys.readouterr().out
     assert "PROJECTION total" in out and "ASSUMED 12" in out
     doc = json.loads((tmp_path / "o" / "projection.json").read_text())
+    lf = next(m for m in doc["models"] if m["table"] == "table2" and m["estimator"] == "lf_dnn")
+    assert lf["epochs"] == 7 and lf["epochs_source"].startswith("measured")
+    assert lf["s_per_run"] == 7 * 1.5 + 2.0
     assert set(doc["tables"]) >= {"table2", "v2-table2", "corrections", "v2-corrections"}
     with pytest.raises(SystemExit):
         suite.main(["--project", "--epoch-times", str(tmp_path / "missing.json")])
