@@ -273,7 +273,8 @@ def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
         if source == "ASSUMED":
             source = f"ASSUMED {epochs:g}"
         res.update(epochs=epochs, epochs_source=source,
-                   s_per_run=epochs * timing["s_per_epoch"] + timing["overhead_s"])
+                   s_per_run=epochs * timing["s_per_epoch"] + timing["overhead_s"],
+                   load=timing.get("load"))
         notes = []
         if run["task"] != multimodal.get(run["kind"]):
             notes.append("s/epoch of the multimodal task")
@@ -377,9 +378,12 @@ def projection_report(projected: list[dict], jobs: int) -> tuple[str, dict]:
             spr = sum(p["s_per_run"] for p in ok) / len(ok)
             total = sum(p["s_per_run"] for p in ok)
             ep_text = f"{sum(ep) / len(ep):.1f}" if ep else "-"
+            load = ok[0].get("load")
+            notes = [ok[0]["epochs_source"], ok[0]["note"],
+                     f"s/epoch at load {load:.1f}" if load is not None else ""]
             lines.append(f"{t:<16} {est:<11} {var[:10]:<10} {task[:32]:<32} {len(ps):>4} "
                          f"{ep_text:>7} {spr:>8.0f} {_hms(total):>10}  "
-                         f"{ok[0]['epochs_source']}; {ok[0]['note']}".rstrip("; "))
+                         + "; ".join(n for n in notes if n))
         else:
             lines.append(f"{t:<16} {est:<11} {var[:10]:<10} {task[:32]:<32} {len(ps):>4} "
                          f"{'-':>7} {'-':>8} {'-':>10}  {ps[0]['note']}")
