@@ -314,13 +314,19 @@ def mmsa_worker(model: str, kind: str, data: str, epochs: int, threads: int) -> 
     MMSA (``MMSA src/MMSA/run.py``) builds its configuration from its JSON
     files, its data loader and trainer; its trainers loop until early
     stopping and validate once per epoch (``do_test(..., mode="VAL")``),
-    which marks the epochs here and stops the loop after ``epochs``.
+    which marks the epochs here and stops the loop after ``epochs``.  MMSA
+    2.2.1 (PyPI) has no CH-SIMS v2 configuration: on the v2 shapes it runs
+    its CH-SIMS one (``config_regression.json``, ``sims``) on the v2 data
+    (its loader takes the dimensions and lengths from the data).  Its models
+    that need a BERT checkpoint (``use_bert``) cannot run offline; the row
+    says so.
     """
     import torch
 
     torch.set_num_threads(threads)
     torch.cuda.set_device = lambda *a, **k: None  # MMSA calls it unconditionally
-    import MMSA
+    from importlib.metadata import PackageNotFoundError, version
+
     from MMSA.config import get_config_regression
     from MMSA.data_loader import MMDataLoader
     from MMSA.models import AMIO
@@ -356,7 +362,13 @@ def mmsa_worker(model: str, kind: str, data: str, epochs: int, threads: int) -> 
     except Done:
         pass
     durs = [b - a for a, b in zip(marks, marks[1:], strict=False)]
-    return {"model": model, "shape": kind, "mmsa": MMSA.__name__, "s_per_epoch": durs,
+    try:
+        mmsa_version = version("mmsa")
+    except PackageNotFoundError:
+        mmsa_version = "unknown"
+    return {"model": model, "shape": kind, "mmsa": mmsa_version,
+            "mmsa_config": f"{name}/{dataset}",
+            "s_per_epoch": durs,
             "mean_s_per_epoch": sum(durs) / len(durs) if durs else None,
             "load": os.getloadavg()[0]}
 
