@@ -325,6 +325,14 @@ def mmsa_worker(model: str, kind: str, data: str, epochs: int, threads: int) -> 
 
     torch.set_num_threads(threads)
     torch.cuda.set_device = lambda *a, **k: None  # MMSA calls it unconditionally
+    sched = torch.optim.lr_scheduler
+
+    class ReduceLROnPlateau(sched.ReduceLROnPlateau):
+        # MMSA passes ``verbose``, which torch 2.13 no longer takes (it only printed)
+        def __init__(self, *args, verbose=None, **kwargs):
+            super().__init__(*args, **kwargs)
+
+    sched.ReduceLROnPlateau = ReduceLROnPlateau
     from importlib.metadata import PackageNotFoundError, version
 
     from MMSA.config import get_config_regression
@@ -333,8 +341,13 @@ def mmsa_worker(model: str, kind: str, data: str, epochs: int, threads: int) -> 
     from MMSA.trains import ATIO
 
     name = MMSA_MODELS[model]
-    dataset = "simsv2" if kind == "simsv2" else "sims"
+    dataset = "sims"
     args = get_config_regression(name, dataset)
+    if kind == "simsv2":
+        try:  # a later MMSA has a CH-SIMS v2 configuration
+            args, dataset = get_config_regression(name, kind), kind
+        except KeyError:
+            pass
     args.update(featurePath=data, device=torch.device("cpu"), cur_seed=1, seed=1111,
                 model_save_path=Path(tempfile.mkdtemp()) / "m.pth", train_mode="regression",
                 custom_feature=None, feature_T=None, feature_A=None, feature_V=None)
