@@ -29,7 +29,8 @@ it prints
 
 Beside each row: the reference implementation's seconds per epoch, timed in
 the same run on the same data when ``import MMSA`` works (``pip install
-mmsa``; see :data:`MMSA_MODELS`), otherwise the figures measured earlier on
+mmsa``; see :data:`MMSA_MODELS`; its first ``--epochs`` epochs, the first
+included, so its figure is if anything a little high), otherwise the figures measured earlier on
 this machine type, labelled ``quoted, not measured here``; and the 1-minute
 load average when the row was measured (on a shared machine the timings are
 inflated by the load).
