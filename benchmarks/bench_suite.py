@@ -207,13 +207,15 @@ def _median(values):
 def epochs_for(run: dict, measured: list[dict], assumed: float) -> tuple[float, str]:
     """A run's epochs and where the figure comes from (``measured: ...`` or
     ``ASSUMED: ...``): the mean over records of the same model, task and
-    variant, else of the same model and task, else of the same model on the
-    dataset, else ``assumed``."""
+    variant, else of the same model and task, else of the same model and
+    variant on the dataset, else of the same model on the dataset, else
+    ``assumed``."""
     steps = (
         ("measured", lambda m: m["task"] == run["task"] and m["variant"] == run["variant"]),
         ("measured, reference configuration's",
          lambda m: m["task"] == run["task"]),
-        ("measured, on other tasks", lambda m: True),
+        ("measured, on other tasks", lambda m: m["variant"] == run["variant"]),
+        ("measured, on other tasks and configurations", lambda m: True),
     )
     same = [m for m in measured if m["kind"] == run["kind"]
             and m["estimator"] == run["estimator"] and m["epochs"]]

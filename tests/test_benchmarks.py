@@ -142,7 +142,7 @@ def test_project_runs_uses_measured_counts_and_labels_assumptions(suite):
     lf, lf_other, tfn, svr, bert, mfn = out
     assert lf["epochs"] == 15 and lf["s_per_run"] == 31.0
     assert lf["epochs_source"].startswith("measured (n=2)") and lf["note"] == ""
-    assert lf_other["epochs_source"].startswith("measured, on other tasks")
+    assert lf_other["epochs_source"] == "measured, on other tasks and configurations (n=2)"
     assert "multimodal" in lf_other["note"] and "reference configuration" in lf_other["note"]
     # no record of TFN: the median measured count, labelled ASSUMED
     assert tfn["epochs"] == 15 and tfn["epochs_source"] == "ASSUMED 15"
