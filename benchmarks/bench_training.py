@@ -545,6 +545,10 @@ def main(argv=None):
                 res["reference_quoted_s_per_epoch"] = quoted
             results.append(res)
             print(row_text(res, ref, quoted), flush=True)
+            if args.json:  # after every row: an interrupted run keeps its rows
+                Path(args.json).write_text(json.dumps(
+                    {"threads": args.threads, "epochs": args.epochs,
+                     "reference": why_no_mmsa or "MMSA", "results": results}, indent=1))
             if args.full_fit and "error" not in res:
                 print(f"{'':<18} whole fit + predict: {res['epochs']} epochs (best "
                       f"{res['best_epoch']}), {res['fit_predict_s']:.1f} s")
@@ -555,10 +559,7 @@ def main(argv=None):
           "GFLOP/ep at that rate; x floor: s/epoch over the floor; ratio: reference s/epoch "
           "over ours; load: 1-minute load average at the end of the row "
           "(timings are inflated by it)")
-    if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"threads": args.threads, "epochs": args.epochs,
-             "reference": why_no_mmsa or "MMSA", "results": results}, indent=1))
+
     return 0
 
 
