@@ -7,9 +7,25 @@ with ``--full``, the full five-seed CH-SIMS suite (``run table2`` ...
 fresh results directory, so nothing is cached.  Targets: ``--quick`` under
 10 minutes, the full CH-SIMS suite under 3 hours, on 2 cores.
 
+With ``--project`` nothing is run: the wall time of the FULL ``simsbench
+run tables`` (both papers, every table including the corrections tables,
+five seeds, reference configuration) is PROJECTED from measured figures:
+the runs each table needs come from the library (the table layouts of
+:mod:`simsbench.tables`, the corrections tables, the estimator and task
+specs, the runner's request expansion), each run's epochs from real run
+records (``--records DIR``, repeatable: the ``n_epochs`` of finished full
+runs of the same model, task and configuration, else of the same model on
+the dataset, else an assumption that is printed), and each epoch's seconds
+and a run's overhead from ``bench_training.py --json`` (``--epoch-times``).
+Runs of classical models take their measured ``wall_time`` from the
+records.  The wall time with ``--jobs N`` is the schedule of the runs, in
+the command's order, on ``N`` workers (each run to the worker free first),
+dataset after dataset, as ``run tables`` works.
+
 Usage::
 
     python benchmarks/bench_suite.py                 # quick suite only
+    python benchmarks/bench_suite.py --project --epoch-times bt.json --records results
     python benchmarks/bench_suite.py --full          # also the full SIMS suite (hours)
     python benchmarks/bench_suite.py --full --no-quick   # the full SIMS suite only
     python benchmarks/bench_suite.py --full --no-quick --resume --out DIR   # go on
@@ -99,6 +115,344 @@ def _status_counts(results: Path) -> dict[str, int]:
     return out
 
 
+# ---------------------------------------------------------------------------
+# the projection of the full `run tables`
+
+SUITE_DATA = (("synthetic:sims", "sims"), ("synthetic:simsv2", "simsv2"))
+"""The data grids of ``simsbench run tables`` without ``--data``, in its order."""
+
+
+def plan_suite(data=SUITE_DATA, specs_dirs=()) -> list[dict]:
+    """Every run of the full ``simsbench run tables`` (reference configuration).
+
+    Returns one dict per distinct run, in the command's order: ``data``,
+    ``kind``, ``table`` (the first table needing it), ``tables`` (all),
+    ``estimator`` (spec name), ``class_name``, ``task``, ``seed`` and
+    ``variant``.  The runs come from the library: each table's
+    (estimator, task) cells (:func:`simsbench.tables.table_pairs`, with the
+    specs that join it), the dataset's corrections table (its models'
+    reference and corrected configurations on its task) and the runner's
+    expansion over the tasks' seeds (:func:`simsbench.runner.requests_for`),
+    deduplicated as ``run tables`` does (one run serves every table that
+    shows it).
+    """
+    from simsbench.corrections import CORRECTION_TABLES
+    from simsbench.runner import correction_variants, requests_for
+    from simsbench.specs import load_specs
+    from simsbench.tables import get_table, table_pairs, tables_for_kind
+
+    specs = load_specs(list(specs_dirs))
+    runs: dict[tuple, dict] = {}
+    for data_spec, kind in data:
+        cells: list[tuple[str, str, str, tuple[str, ...]]] = []  # table, est, task, variants
+        for name in tables_for_kind(kind):
+            table = get_table(name)
+            user = [(s.name, s.label) for s in specs.estimators.values() if name in s.tables]
+            cells += [(name, est, task, ("reference",)) for est, task in table_pairs(table, user)]
+        corr = CORRECTION_TABLES[kind]
+        for est, _label in corr.estimators:
+            if est in specs.estimators:
+                variants = ("reference", *correction_variants(specs.estimator(est)))
+                cells.append((corr.definition.name, est, corr.task,
+                              tuple(dict.fromkeys(variants))))
+        for table, est, task, variants in cells:
+            if est not in specs.estimators:
+                continue
+            spec = specs.estimator(est)
+            reqs = requests_for([(spec, specs.task(task))], data_spec,
+                                variants={est: variants})
+            for req in reqs:
+                ident = (data_spec, est, task, req.seed, req.variant)
+                if ident in runs:
+                    if table not in runs[ident]["tables"]:
+                        runs[ident]["tables"].append(table)
+                    continue
+                runs[ident] = {"data": data_spec, "kind": kind, "table": table,
+                               "tables": [table], "estimator": est,
+                               "class_name": spec.class_name, "task": task,
+                               "seed": req.seed, "variant": req.variant}
+    return list(runs.values())
+
+
+def epoch_counts(record_dirs) -> list[dict]:
+    """The finished full runs of ``record_dirs``: kind, estimator, task,
+    variant, epochs (``n_epochs``, else the length of the loss history) and
+    wall time."""
+    from simsbench.results import read_records
+
+    out, seen = [], set()
+    for d in record_dirs:
+        for r in read_records(d):
+            if r.get("mode") != "full" or r.get("status") != "ok" or r.get("key") in seen:
+                continue
+            seen.add(r.get("key"))
+            n = r.get("n_epochs")
+            if n is None:
+                n = len((r.get("history") or {}).get("train_loss", [])) or None
+            out.append({"kind": (r.get("data") or {}).get("kind"), "estimator": r["estimator"],
+                        "task": r["task"], "variant": r.get("variant", "reference"),
+                        "epochs": n, "wall_time": float(r.get("wall_time") or 0.0),
+                        "source": str(d)})
+    return out
+
+
+def _median(values):
+    v = sorted(values)
+    if not v:
+        return None
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+
+
+def epochs_for(run: dict, measured: list[dict], assumed: float) -> tuple[float, str]:
+    """A run's epochs and where the figure comes from (``measured: ...`` or
+    ``ASSUMED: ...``): the mean over records of the same model, task and
+    variant, else of the same model and task, else of the same model and
+    variant on the dataset, else of the same model on the dataset, else
+    ``assumed``."""
+    steps = (
+        ("measured", lambda m: m["task"] == run["task"] and m["variant"] == run["variant"]),
+        ("measured, reference configuration's",
+         lambda m: m["task"] == run["task"]),
+        ("measured, on other tasks", lambda m: m["variant"] == run["variant"]),
+        ("measured, on other tasks and configurations", lambda m: True),
+    )
+    same = [m for m in measured if m["kind"] == run["kind"]
+            and m["estimator"] == run["estimator"] and m["epochs"]]
+    for label, keep in steps:
+        hits = [m["epochs"] for m in same if keep(m)]
+        if hits:
+            return sum(hits) / len(hits), f"{label} (n={len(hits)})"
+    return assumed, "ASSUMED"
+
+
+def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
+                 assumed_epochs: float | None = None,
+                 not_trained: dict | None = None) -> list[dict]:
+    """Each run's projected seconds.
+
+    ``per_epoch`` maps ``(class name, kind)`` to ``{"s_per_epoch",
+    "overhead_s"}`` (bench_training's measurements).  A deep run takes
+    ``epochs * s_per_epoch + overhead_s``; a run of a model without epochs
+    (a classical one) its measured wall time in the records; one of a class
+    in ``not_trained`` (``(class, kind) -> why``) none.  Returns the
+    runs with ``epochs``, ``epochs_source``, ``s_per_run`` and ``note``
+    (what was assumed) added; ``s_per_run`` is None where nothing was measured.
+    """
+    from simsbench.tables import TABLES
+
+    # the task bench_training's epochs stand for: each dataset's multimodal one
+    multimodal = {t.data_kind: t.user_task for t in TABLES.values() if t.user_task}
+    counts = [m["epochs"] for m in measured if m["epochs"]]
+    if assumed_epochs is None:
+        assumed_epochs = _median(counts) if counts else None
+    out = []
+    for run in runs:
+        res = dict(run, epochs=None, epochs_source="", s_per_run=None, note="")
+        timing = per_epoch.get((run["class_name"], run["kind"]))
+        why = (not_trained or {}).get((run["class_name"], run["kind"]))
+        if why and timing is None:
+            res.update(s_per_run=0.0, epochs_source="not trained", note=why)
+            out.append(res)
+            continue
+        if timing is None:
+            walls = [m["wall_time"] for m in measured if m["kind"] == run["kind"]
+                     and m["estimator"] == run["estimator"] and m["task"] == run["task"]
+                     and not m["epochs"] and m["wall_time"] > 0]
+            if walls:
+                res.update(s_per_run=sum(walls) / len(walls), epochs_source="no epochs",
+                           note=f"s/run measured (n={len(walls)})")
+            else:
+                res["note"] = ("NOT MEASURED: no s/epoch in --epoch-times and no full-run "
+                               "record")
+            out.append(res)
+            continue
+        epochs, source = epochs_for(run, measured, assumed_epochs)
+        if epochs is None:
+            res["note"] = "NOT MEASURED: no epoch count (give --assume-epochs)"
+            out.append(res)
+            continue
+        if source == "ASSUMED":
+            source = f"ASSUMED {epochs:g}"
+        res.update(epochs=epochs, epochs_source=source,
+                   s_per_run=epochs * timing["s_per_epoch"] + timing["overhead_s"],
+                   load=timing.get("load"))
+        notes = []
+        if run["task"] != multimodal.get(run["kind"]):
+            notes.append("s/epoch of the multimodal task")
+        if run["variant"] != "reference":
+            notes.append("s/epoch of the reference configuration")
+        res["note"] = "; ".join(notes)
+        out.append(res)
+    return out
+
+
+def list_schedule(durations, jobs: int) -> float:
+    """Wall time of ``durations`` on ``jobs`` workers, each run in the given
+    order to the worker free first: how the runner's pool works through a grid."""
+    import heapq
+
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    free = [0.0] * jobs
+    for d in durations:
+        heapq.heappush(free, heapq.heappop(free) + d)
+    return max(free)
+
+
+def per_epoch_times(paths) -> tuple[dict, list[str]]:
+    """``(class, kind) -> {"s_per_epoch", "overhead_s", "load", "threads"}`` from
+    bench_training JSON files, and warnings (other thread counts).  The
+    timed epochs of a short measurement win over a whole fit's
+    (``--full-fit``), which fills in where there is none."""
+    out, warns = {}, []
+    for full in (False, True):
+        for path in paths:
+            doc = json.loads(Path(path).read_text())
+            for r in doc.get("results", []):
+                if ("error" in r or r.get("mean_s_per_epoch") is None
+                        or bool(r.get("full_fit")) != full):
+                    continue
+                key = (r["model"], r["shape"])
+                if full and key in out:
+                    continue
+                if r.get("threads", 1) != 1:
+                    warns.append(f"{path}: {r['model']}/{r['shape']} measured with "
+                                 f"{r['threads']} threads; `run tables` runs use 1")
+                out[key] = {
+                    "s_per_epoch": float(r["mean_s_per_epoch"]),
+                    "overhead_s": max(0.0, float(r.get("overhead_s", 0.0))),
+                    "load": r.get("load"), "threads": r.get("threads", 1)}
+    return out, warns
+
+
+def full_fit_counts(paths) -> list[dict]:
+    """Epoch counts of bench_training ``--full-fit`` results (a whole fit with
+    early stopping on the dataset's multimodal task), as :func:`epoch_counts`."""
+    from simsbench.tables import TABLES
+
+    multimodal = {t.data_kind: t.user_task for t in TABLES.values() if t.user_task}
+    out = []
+    for path in paths:
+        for r in json.loads(Path(path).read_text()).get("results", []):
+            if r.get("full_fit") and "error" not in r and r.get("spec"):
+                out.append({"kind": r["shape"], "estimator": r["spec"],
+                            "task": multimodal.get(r["shape"]), "variant": "reference",
+                            "epochs": r["epochs"], "wall_time": r.get("fit_predict_s", 0.0),
+                            "source": str(path)})
+    return out
+
+
+def _hms(seconds: float) -> str:
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.1f} min"
+
+
+def projection_report(projected: list[dict], jobs: int) -> tuple[str, dict]:
+    """The printed PROJECTION (per table, per model, in total) and its JSON."""
+    lines = [f"PROJECTION of the full `simsbench run tables` (both papers, every seed, "
+             f"reference configuration, --jobs {jobs}), from measured epoch times and "
+             f"epoch counts; not a measurement"]
+    known = [p for p in projected if p["s_per_run"] is not None]
+    missing = [p for p in projected if p["s_per_run"] is None]
+    doc: dict = {"jobs": jobs, "tables": {}, "models": [], "runs": len(projected),
+                 "not_projected": len(missing)}
+    tables = list(dict.fromkeys(p["table"] for p in projected))
+    lines.append("")
+    lines.append(f"{'table':<16} {'runs':>5} {'total':>10} {f'wall, {jobs} jobs':>14}")
+    for t in tables:
+        mine = [p for p in known if p["table"] == t]
+        n = sum(1 for p in projected if p["table"] == t)
+        total = sum(p["s_per_run"] for p in mine)
+        wall = list_schedule([p["s_per_run"] for p in mine], jobs)
+        doc["tables"][t] = {"runs": n, "total_s": total, "wall_s": wall}
+        lines.append(f"{t:<16} {n:>5} {_hms(total):>10} {_hms(wall):>14}"
+                     + (f"  ({n - len(mine)} not projected)" if len(mine) < n else ""))
+    lines.append("")
+    lines.append(f"{'table':<16} {'model':<11} {'variant':<10} {'task':<32} {'runs':>4} "
+                 f"{'epochs':>7} {'s/run':>8} {'total':>10}  epochs from; notes")
+    groups: dict[tuple, list[dict]] = {}
+    for p in projected:
+        groups.setdefault((p["table"], p["estimator"], p["variant"], p["task"]), []).append(p)
+    for (t, est, var, task), ps in groups.items():
+        ok = [p for p in ps if p["s_per_run"] is not None]
+        if ok:
+            ep = [p["epochs"] for p in ok if p["epochs"] is not None]
+            spr = sum(p["s_per_run"] for p in ok) / len(ok)
+            total = sum(p["s_per_run"] for p in ok)
+            ep_text = f"{sum(ep) / len(ep):.1f}" if ep else "-"
+            load = ok[0].get("load")
+            notes = [ok[0]["epochs_source"], ok[0]["note"],
+                     f"s/epoch at load {load:.1f}" if load is not None else ""]
+            lines.append(f"{t:<16} {est:<11} {var[:10]:<10} {task[:32]:<32} {len(ps):>4} "
+                         f"{ep_text:>7} {spr:>8.0f} {_hms(total):>10}  "
+                         + "; ".join(n for n in notes if n))
+        else:
+            lines.append(f"{t:<16} {est:<11} {var[:10]:<10} {task[:32]:<32} {len(ps):>4} "
+                         f"{'-':>7} {'-':>8} {'-':>10}  {ps[0]['note']}")
+        doc["models"].append({"table": t, "estimator": est, "variant": var, "task": task,
+                              "runs": len(ps),
+                              "epochs": ok[0]["epochs"] if ok else None,
+                              "epochs_source": ok[0]["epochs_source"] if ok else None,
+                              "s_per_run": (sum(p["s_per_run"] for p in ok) / len(ok))
+                              if ok else None,
+                              "note": (ok or ps)[0]["note"]})
+    # `run tables` runs one dataset's grid after the other
+    walls = {}
+    for kind in dict.fromkeys(p["kind"] for p in projected):
+        walls[kind] = list_schedule([p["s_per_run"] for p in known if p["kind"] == kind], jobs)
+    total = sum(p["s_per_run"] for p in known)
+    doc.update(total_s=total, wall_s=sum(walls.values()), wall_s_by_kind=walls)
+    lines.append("")
+    lines.append(f"PROJECTION total: {len(projected)} runs, {_hms(total)} of run time, "
+                 f"{_hms(doc['wall_s'])} wall with --jobs {jobs} ("
+                 + ", ".join(f"{k}: {_hms(w)}" for k, w in walls.items()) + ")"
+                 + (f"; {len(missing)} runs NOT PROJECTED (nothing measured)" if missing
+                    else ""))
+    return "\n".join(lines), doc
+
+
+def main_projection(args, parser) -> int:
+    """``--project``: print the projection (and write it with ``--out``)."""
+    if not args.epoch_times:
+        parser.error("--project needs --epoch-times (bench_training.py --json output)")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    for path in args.epoch_times:
+        if not Path(path).is_file():
+            parser.error(f"--epoch-times: no file {path}")
+    for d in args.records:
+        if not Path(d).is_dir():
+            parser.error(f"--records: no directory {d}")
+    per_epoch, warns = per_epoch_times(args.epoch_times)
+    measured = epoch_counts(args.records) + full_fit_counts(args.epoch_times)
+    import importlib.util
+
+    # bench_training's list of models that cannot train on a dataset (BertMAG)
+    spec = importlib.util.spec_from_file_location(
+        "bench_training", Path(__file__).resolve().parent / "bench_training.py")
+    training = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(training)
+    runs = plan_suite()
+    not_trained = {k: f"{why} (the runner records it as not runnable)"
+                   for k, why in training.NOT_APPLICABLE.items()}
+    projected = project_runs(runs, per_epoch, measured, args.assume_epochs, not_trained)
+    text, doc = projection_report(projected, args.jobs)
+    loads = sorted({round(v["load"], 1) for v in per_epoch.values() if v.get("load")})
+    print(f"# epoch times from {', '.join(args.epoch_times)} (load averages when measured: "
+          f"{', '.join(map(str, loads)) or 'unknown'}; now {os.getloadavg()[0]:.1f}); "
+          f"epoch counts from {len(measured)} full-run records in "
+          f"{', '.join(args.records) or 'no directory'} and --full-fit results")
+    for w in warns:
+        print(f"# warning: {w}")
+    print(text)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        doc["load_when_measured"] = loads
+        (out / "projection.json").write_text(json.dumps(doc, indent=1))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--full", action="store_true",
@@ -106,11 +460,24 @@ def main(argv=None) -> int:
     parser.add_argument("--no-quick", action="store_true",
                         help="skip the --quick suite (with --full: time the full suite only)")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--project", action="store_true",
+                        help="run nothing: project the full `run tables` from --epoch-times "
+                             "and --records")
+    parser.add_argument("--epoch-times", metavar="JSON", action="append", default=[],
+                        help="bench_training.py --json output (repeatable; later files win)")
+    parser.add_argument("--records", metavar="DIR", action="append", default=[],
+                        help="results directory whose full-run records give epoch counts "
+                             "and classical models' run times (repeatable)")
+    parser.add_argument("--assume-epochs", type=float, default=None,
+                        help="epochs of a run with no record (default: the median of the "
+                             "measured counts)")
     parser.add_argument("--out", default=None, help="where results and logs go")
     parser.add_argument("--resume", action="store_true",
                         help="go on with an interrupted --full measurement in --out: finished "
                              "runs are reused, and the wall times of all segments are added")
     args = parser.parse_args(argv)
+    if args.project:
+        return main_projection(args, parser)
     # Ctrl-C and SIGTERM both stop the measurement cleanly (a background job
     # may have inherited an ignored SIGINT)
     signal.signal(signal.SIGINT, signal.default_int_handler)
