@@ -128,48 +128,35 @@ def plan_suite(data=SUITE_DATA, specs_dirs=()) -> list[dict]:
     Returns one dict per distinct run, in the command's order: ``data``,
     ``kind``, ``table`` (the first table needing it), ``tables`` (all),
     ``estimator`` (spec name), ``class_name``, ``task``, ``seed`` and
-    ``variant``.  The runs come from the library: each table's
-    (estimator, task) cells (:func:`simsbench.tables.table_pairs`, with the
-    specs that join it), the dataset's corrections table (its models'
-    reference and corrected configurations on its task) and the runner's
-    expansion over the tasks' seeds (:func:`simsbench.runner.requests_for`),
-    deduplicated as ``run tables`` does (one run serves every table that
-    shows it).
+    ``variant``.  The runs are the ones ``run tables`` plans
+    (:func:`simsbench.suite.plan_tables` and
+    :func:`simsbench.suite.table_requests`), deduplicated as it does (one run
+    serves every table that shows it).
     """
-    from simsbench.corrections import CORRECTION_TABLES
-    from simsbench.runner import correction_variants, requests_for
     from simsbench.specs import load_specs
-    from simsbench.tables import get_table, table_pairs, tables_for_kind
+    from simsbench.suite import plan_tables, table_requests
 
     specs = load_specs(list(specs_dirs))
     runs: dict[tuple, dict] = {}
     for data_spec, kind in data:
-        cells: list[tuple[str, str, str, tuple[str, ...]]] = []  # table, est, task, variants
-        for name in tables_for_kind(kind):
-            table = get_table(name)
-            user = [(s.name, s.label) for s in specs.estimators.values() if name in s.tables]
-            cells += [(name, est, task, ("reference",)) for est, task in table_pairs(table, user)]
-        corr = CORRECTION_TABLES[kind]
-        for est, _label in corr.estimators:
-            if est in specs.estimators:
-                variants = ("reference", *correction_variants(specs.estimator(est)))
-                cells.append((corr.definition.name, est, corr.task,
-                              tuple(dict.fromkeys(variants))))
-        for table, est, task, variants in cells:
-            if est not in specs.estimators:
-                continue
-            spec = specs.estimator(est)
-            reqs = requests_for([(spec, specs.task(task))], data_spec,
-                                variants={est: variants})
-            for req in reqs:
-                ident = (data_spec, est, task, req.seed, req.variant)
+        # the command's own plan (every table of the kind and the corrections
+        # table, no ablation rows), then table by table in its order so that
+        # each run is credited to the first table needing it
+        [whole] = plan_tables("tables", [data_spec], specs=specs, ablations=False)
+        for name in whole.names:
+            [grid] = plan_tables(name, [data_spec], specs=specs, ablations=False)
+            if grid.corrections is not None:  # "corrections" or "v2-corrections"
+                name = grid.corrections.definition.name
+            for req in table_requests(grid, specs):
+                est = req.estimator.name
+                ident = (data_spec, est, req.task.name, req.seed, req.variant)
                 if ident in runs:
-                    if table not in runs[ident]["tables"]:
-                        runs[ident]["tables"].append(table)
+                    if name not in runs[ident]["tables"]:
+                        runs[ident]["tables"].append(name)
                     continue
-                runs[ident] = {"data": data_spec, "kind": kind, "table": table,
-                               "tables": [table], "estimator": est,
-                               "class_name": spec.class_name, "task": task,
+                runs[ident] = {"data": data_spec, "kind": kind, "table": name,
+                               "tables": [name], "estimator": est,
+                               "class_name": req.estimator.class_name, "task": req.task.name,
                                "seed": req.seed, "variant": req.variant}
     return list(runs.values())
 
