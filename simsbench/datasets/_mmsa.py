@@ -52,14 +52,9 @@ from simsbench.datasets._cache import (
     signature,
     write_entry,
 )
-from simsbench.datasets._safe_pickle import (
-    Budget,
-    MMSAFormatError,
-    UnsafePickleError,
-    fmt_key,
-    safe_load_pickle,
-    to_array,
-)
+from simsbench.datasets._format_errors import MMSAFormatError, UnsafePickleError, fmt_key
+from simsbench.datasets._plain_data import Budget, to_array
+from simsbench.datasets._safe_pickle import safe_load_pickle
 
 __all__ = [
     "CACHE_FORMAT",
