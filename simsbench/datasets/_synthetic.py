@@ -63,14 +63,14 @@ Numbers made from this data are **not** CH-SIMS results.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from typing import Any
 
 import numpy as np
 
-from simsbench.datasets._base import MODALITIES, MultimodalDataset
+from simsbench.datasets._base import LABEL_OF_MODALITY, MODALITIES, MultimodalDataset
 
-# Five sentiment classes on the label grid, and their grid values.
-CLASS_NAMES = ("NG", "WN", "NU", "WP", "PS")
+# The grid values of the five sentiment classes (NG, WN, NU, WP, PS).
 _CLASS_VALUES = (
     (-1.0, -0.8),
     (-0.6, -0.4, -0.2),
@@ -79,44 +79,35 @@ _CLASS_VALUES = (
     (0.8, 1.0),
 )
 
-# Per-split class counts of the papers (SIMS Table 3; SIMS v2 Table 1), and
-# each preset's label spreads and feature ambiguities.  "generator" is the
-# version of the generator that last changed the preset's data: bump it when
-# they change (it is part of the data fingerprint, hence of every cache key),
-# so that unchanged presets keep their fingerprints.
+# The presets side by side, (CH-SIMS, CH-SIMS v2): shapes, per-split class
+# counts of the papers (SIMS Table 3; SIMS v2 Table 1), and each preset's label
+# spreads and feature ambiguities.  "generator" is the version of the
+# generator that last changed the preset's data: bump it when they change (it
+# is part of the data fingerprint, hence of every cache key), so that
+# unchanged presets keep their fingerprints.
+_PRESET_KINDS = ("sims", "simsv2")
+_PRESET_TABLE: dict[str, tuple] = {
+    "n_samples": ((1368, 456, 457), (2722, 647, 1034)),
+    "seq_lens": ((39, 400, 55), (50, 925, 232)),
+    "feature_dims": ((768, 33, 709), (768, 25, 177)),
+    "class_counts": (
+        ((452, 290, 207, 208, 211), (151, 97, 69, 69, 70), (151, 97, 69, 69, 71)),
+        ((921, 433, 232, 318, 818), (224, 110, 62, 83, 168), (291, 211, 93, 183, 256)),
+    ),
+    "n_unlabelled": (0, 2000),
+    "label_spread": ({"T": 0.60, "A": 0.36, "V": 0.68}, {"T": 0.30, "A": 0.18, "V": 0.34}),
+    "ambiguity": (
+        {"text": 0.30, "audio": 0.50, "vision": 0.375},
+        {"text": 0.6, "audio": 1.0, "vision": 0.75},
+    ),
+    "generator": (3, 2),
+}
 PRESETS: dict[str, dict] = {
-    "sims": {
-        "n_samples": (1368, 456, 457),
-        "seq_lens": (39, 400, 55),
-        "feature_dims": (768, 33, 709),
-        "class_counts": (
-            (452, 290, 207, 208, 211),
-            (151, 97, 69, 69, 70),
-            (151, 97, 69, 69, 71),
-        ),
-        "n_unlabelled": 0,
-        "label_spread": {"T": 0.60, "A": 0.36, "V": 0.68},
-        "ambiguity": {"text": 0.30, "audio": 0.50, "vision": 0.375},
-        "generator": 3,
-    },
-    "simsv2": {
-        "n_samples": (2722, 647, 1034),
-        "seq_lens": (50, 925, 232),
-        "feature_dims": (768, 25, 177),
-        "class_counts": (
-            (921, 433, 232, 318, 818),
-            (224, 110, 62, 83, 168),
-            (291, 211, 93, 183, 256),
-        ),
-        "n_unlabelled": 2000,
-        "label_spread": {"T": 0.30, "A": 0.18, "V": 0.34},
-        "ambiguity": {"text": 0.6, "audio": 1.0, "vision": 0.75},
-        "generator": 2,
-    },
+    kind: {field: values[i] for field, values in _PRESET_TABLE.items()}
+    for i, kind in enumerate(_PRESET_KINDS)
 }
 
 DEFAULT_STRENGTH = {"text": 1.0, "audio": 1.0, "vision": 1.0}
-_LABEL_OF = {"text": "T", "audio": "A", "vision": "V"}
 BERT_VOCAB_SIZE = 21128  # bert-base-chinese
 _CLS, _SEP = 101, 102
 
@@ -210,10 +201,48 @@ def make_synthetic_mmsa(
 ) -> tuple[dict, dict | None]:
     """Generate a synthetic dataset as raw MMSA-format dictionaries.
 
-    Returns ``(supervised, unlabelled)``: the first is a dict with ``train``,
-    ``valid`` and ``test`` splits laid out like ``unaligned_39.pkl``; the
-    second is the flat dict of the CH-SIMS v2 unlabelled release (or None).
-    Parameters are those of :func:`make_synthetic`.
+    :func:`make_synthetic` turns them into a dataset; this is the generator
+    itself, for writing feature files (:func:`write_mmsa`).
+
+    Parameters
+    ----------
+    kind : {"sims", "simsv2"}, default="sims"
+        Shape preset: ``"sims"`` is CH-SIMS (2281 clips split 1368/456/457,
+        sequence lengths 39/400/55, feature dims 768/33/709); ``"simsv2"`` is
+        CH-SIMS v2.0 (2722/647/1034, lengths 50/925/232, dims 768/25/177) with
+        an unlabelled part.
+    n_samples : tuple of 3 int, default=None
+        Train/valid/test sizes; the preset's when None.  Class shares follow
+        the paper's split table.
+    seq_lens, feature_dims : tuple of 3 int, default=None
+        (text, audio, vision) padded lengths and feature dimensions.
+    n_unlabelled : int, default=None
+        Size of the unlabelled part (0 for ``"sims"``, 2000 for ``"simsv2"``).
+    label_spread : dict, default=None
+        Spread of each unimodal label around ``M`` (keys ``"T"``, ``"A"``,
+        ``"V"``); the preset's when None: 0.60, 0.36, 0.68 for ``"sims"``,
+        0.30, 0.18, 0.34 for ``"simsv2"``.
+    ambiguity : dict, default=None
+        Per-modality irreducible noise on the label signal in the features
+        (keys ``"text"``, ``"audio"``, ``"vision"``); larger is weaker.
+    strength : dict, default=None
+        Per-modality scale of the label signal in the features.
+    frame_noise : float, default=1.0
+        Standard deviation of the per-frame feature noise.
+    n_latent : int, default=32
+        Latent factors per clip (one carries the label; the others are
+        nuisance variation shared by the clip's frames).
+    random_state : int, RandomState instance or None, default=0
+        Makes the dataset deterministic.
+
+    Returns
+    -------
+    supervised : dict
+        ``train``, ``valid`` and ``test`` splits laid out like
+        ``unaligned_39.pkl``.
+    unlabelled : dict or None
+        The flat dict of the CH-SIMS v2 unlabelled release (None when
+        ``n_unlabelled`` is 0).
     """
     if kind not in PRESETS:
         raise ValueError(f"unknown synthetic kind {kind!r}; choose from {sorted(PRESETS)}")
@@ -247,7 +276,7 @@ def make_synthetic_mmsa(
         part: dict = {}
         for mod, L, D in zip(MODALITIES, seq_lens, feature_dims):
             lengths = _draw_lengths(n, L, rng)
-            y_mod = labels[_LABEL_OF[mod]]
+            y_mod = labels[LABEL_OF_MODALITY[mod]]
             part[mod], summary = _features(
                 y_mod, lengths, L, D, projections[mod], stren[mod], amb[mod],
                 frame_noise, rng,
@@ -290,54 +319,22 @@ def make_synthetic_mmsa(
 
 
 def make_synthetic(
-    kind: str = "sims",
-    *,
-    n_samples: tuple[int, int, int] | None = None,
-    seq_lens: tuple[int, int, int] | None = None,
-    feature_dims: tuple[int, int, int] | None = None,
-    n_unlabelled: int | None = None,
-    label_spread: dict[str, float] | None = None,
-    ambiguity: dict[str, float] | None = None,
-    strength: dict[str, float] | None = None,
-    frame_noise: float = 1.0,
-    n_latent: int = 32,
-    random_state: int | None = 0,
-    verbose: bool = False,
+    kind: str = "sims", *, verbose: bool = False, **params: Any,
 ) -> MultimodalDataset:
     """Make a SIMS-shaped synthetic multimodal sentiment dataset.
 
     Parameters
     ----------
     kind : {"sims", "simsv2"}, default="sims"
-        Shape preset: ``"sims"`` is CH-SIMS (2281 clips split 1368/456/457,
-        sequence lengths 39/400/55, feature dims 768/33/709); ``"simsv2"`` is
-        CH-SIMS v2.0 (2722/647/1034, lengths 50/925/232, dims 768/25/177) with
-        an unlabelled part.
-    n_samples : tuple of 3 int, default=None
-        Train/valid/test sizes; the preset's when None.  Class shares follow
-        the paper's split table.
-    seq_lens, feature_dims : tuple of 3 int, default=None
-        (text, audio, vision) padded lengths and feature dimensions.
-    n_unlabelled : int, default=None
-        Size of the unlabelled part (0 for ``"sims"``, 2000 for ``"simsv2"``).
-    label_spread : dict, default=None
-        Spread of each unimodal label around ``M`` (keys ``"T"``, ``"A"``,
-        ``"V"``); the preset's when None: 0.60, 0.36, 0.68 for ``"sims"``,
-        0.30, 0.18, 0.34 for ``"simsv2"``.
-    ambiguity : dict, default=None
-        Per-modality irreducible noise on the label signal in the features
-        (keys ``"text"``, ``"audio"``, ``"vision"``); larger is weaker.
-    strength : dict, default=None
-        Per-modality scale of the label signal in the features.
-    frame_noise : float, default=1.0
-        Standard deviation of the per-frame feature noise.
-    n_latent : int, default=32
-        Latent factors per clip (one carries the label; the others are
-        nuisance variation shared by the clip's frames).
-    random_state : int, RandomState instance or None, default=0
-        Makes the dataset deterministic.
+        The preset: CH-SIMS or CH-SIMS v2.0 shapes, splits and class shares
+        (the latter with an unlabelled part); see :func:`make_synthetic_mmsa`.
     verbose : bool, default=False
         Report the clean-up of non-finite features.
+    **params
+        The generator's other parameters (``n_samples``, ``seq_lens``,
+        ``feature_dims``, ``n_unlabelled``, ``label_spread``, ``ambiguity``,
+        ``strength``, ``frame_noise``, ``n_latent``, ``random_state``), as in
+        :func:`make_synthetic_mmsa`; its defaults when absent.
 
     Returns
     -------
@@ -359,12 +356,12 @@ def make_synthetic(
     """
     from simsbench.datasets._mmsa import from_mmsa_dict
 
-    params: dict[str, Any] = dict(
-        n_samples=n_samples, seq_lens=seq_lens, feature_dims=feature_dims,
-        n_unlabelled=n_unlabelled, label_spread=label_spread, ambiguity=ambiguity,
-        strength=strength, frame_noise=frame_noise, n_latent=n_latent,
-        random_state=random_state,
-    )
+    try:  # every generator parameter, in its order, with its default when absent
+        bound = inspect.signature(make_synthetic_mmsa).bind(kind, **params)
+    except TypeError as exc:
+        raise TypeError(f"make_synthetic() {exc}") from None
+    bound.apply_defaults()
+    params = {k: v for k, v in bound.arguments.items() if k != "kind"}
     supervised, unlabelled = make_synthetic_mmsa(kind, **params)
     shown = {k: v for k, v in params.items() if v is not None}
     shown.setdefault("n_samples", PRESETS[kind]["n_samples"])
