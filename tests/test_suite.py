@@ -3,6 +3,8 @@ kind, and a command line whose parser imports none of the library."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import subprocess
 import sys
 import textwrap
@@ -97,7 +99,12 @@ def test_plan_tables_works_out_each_tables_cells_without_data(monkeypatch):
     assert v2.names == ["v2-table1", "v2-table2", "v2-table3", "v2-table4", "corrections"]
     assert v2.corrections.kind == "simsv2" and sims.corrections.kind == "sims"
     # a task of the corrections table runs each of its models' configurations
-    assert all("corrected" in v for v in v2.variants.values()) and v2.variants
+    # (read from the classes: without torch the deep ones cannot be imported,
+    # and their cells have no configuration to run)
+    if importlib.util.find_spec("torch") is not None:
+        assert all("corrected" in v for v in v2.variants.values()) and v2.variants
+    else:
+        assert all(v == () for v in v2.variants.values())
 
 
 def test_dataset_kind_of_a_file_is_read_from_the_feature_cache(tmp_path, monkeypatch):
