@@ -35,16 +35,34 @@ def _draw_mixup(alpha: float, n: int) -> tuple[float, torch.Tensor]:
     return float(np.random.beta(alpha, alpha)), torch.randperm(n)
 
 
-class _AVMCNet(SimsNet):
-    """V1 step: clean pass + audio-mixup pass + vision-mixup pass, one backward
-    (``ch-sims-v2 trains/multiTask/V1.py``)."""
+class _MixupNet(SimsNet):
+    """What both AV-MC nets share: the mixup switches and the clean pass."""
 
-    def __init__(self, *args, mixup_audio=True, mixup_vision=True, mixup_alpha=1.0,
-                 mixup_level="input", **kwargs):
+    def __init__(self, *args, mixup_audio=True, mixup_vision=True, mixup_alpha=1.0, **kwargs):
         super().__init__(*args, **kwargs)
         self.mixup_audio = mixup_audio
         self.mixup_vision = mixup_vision
         self.mixup_alpha = mixup_alpha
+
+    def _clean_pass(self, batch):
+        """``(Xi, yi, reps, y_pred, loss)`` of ``batch`` in training mode:
+        its tensors, the encoder outputs, the heads' predictions and the
+        supervised loss (NaN rows skipped by the criterion)."""
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        Xi = to_tensor(Xi, device=self.device)
+        yi = to_tensor(yi, device=self.device)
+        reps = self.module_.encode(**Xi)
+        y_pred = self.module_.heads(reps)
+        return Xi, yi, reps, y_pred, self.criterion_(y_pred, yi)
+
+
+class _AVMCNet(_MixupNet):
+    """V1 step: clean pass + audio-mixup pass + vision-mixup pass, one backward
+    (``ch-sims-v2 trains/multiTask/V1.py``)."""
+
+    def __init__(self, *args, mixup_level="input", **kwargs):
+        super().__init__(*args, **kwargs)
         self.mixup_level = mixup_level
 
     def _mixup_loss(self, module, Xi, reps, y2, modality):
@@ -69,14 +87,8 @@ class _AVMCNet(SimsNet):
         return lam * self.criterion_(y_pred, y2) + (1 - lam) * self.criterion_(y_pred, y_perm)
 
     def train_step_single(self, batch, **fit_params):
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_tensor(Xi, device=self.device)
-        yi = to_tensor(yi, device=self.device)
+        Xi, yi, reps, y_pred, loss = self._clean_pass(batch)
         module = self.module_
-        reps = module.encode(**Xi)
-        y_pred = module.heads(reps)
-        loss = self.criterion_(y_pred, yi)
         y2 = yi if yi.ndim == 2 else yi[:, None]
         for m, on in (("audio", self.mixup_audio), ("vision", self.mixup_vision)):
             if on and m in module.modalities:
@@ -113,17 +125,13 @@ class _IndexBatchIterator:
 UNLABELLED_BATCHES = ("skip_backward", "backward")
 
 
-class _AVMCSemiNet(SimsNet):
+class _AVMCSemiNet(_MixupNet):
     """Algorithm 1: pass 1 over all rows (supervised loss on labelled rows +
     mixup-consistency on all rows), pass 2 supervised over labelled rows
     (``ch-sims-v2 trains/multiTask/V1_Semi.py``)."""
 
-    def __init__(self, *args, mixup_audio=True, mixup_vision=True, mixup_alpha=1.0,
-                 unlabelled_batches="skip_backward", **kwargs):
+    def __init__(self, *args, unlabelled_batches="skip_backward", **kwargs):
         super().__init__(*args, **kwargs)
-        self.mixup_audio = mixup_audio
-        self.mixup_vision = mixup_vision
-        self.mixup_alpha = mixup_alpha
         self.unlabelled_batches = unlabelled_batches
         self._semi_pass = False
 
@@ -154,14 +162,9 @@ class _AVMCSemiNet(SimsNet):
     def train_step_single(self, batch, **fit_params):
         if not self._semi_pass:
             return super().train_step_single(batch, **fit_params)
-        self._set_training(True)
-        Xi, yi = unpack_data(batch)
-        Xi = to_tensor(Xi, device=self.device)
-        yi = to_tensor(yi, device=self.device)
+        # NaN (unlabelled) rows are skipped by the supervised loss
+        _, yi, reps, y_pred, loss = self._clean_pass(batch)
         module = self.module_
-        reps = module.encode(**Xi)
-        y_pred = module.heads(reps)
-        loss = self.criterion_(y_pred, yi)  # NaN (unlabelled) rows are skipped
         w = self.criterion_.weights
         # the reference's order: the vision term first, then the audio term
         for m, on in (("vision", self.mixup_vision), ("audio", self.mixup_audio)):
