@@ -25,7 +25,11 @@ from simsbench.estimators._constraints import (
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
-from simsbench.estimators.modules._bert import BertFamilyMixin
+from simsbench.estimators.modules._bert import (
+    FITTED_SHAPES_DOC,
+    TEXT_ENCODER_DOC,
+    BertFamilyMixin,
+)
 from simsbench.estimators.modules._misa import RNN_CELLS, MISAModule
 
 #: Values of MISA's ``av_lengths``: pack audio/vision with the text lengths
@@ -62,14 +66,7 @@ class MISA(BertFamilyMixin, DeepRegressor):
     is the reference architecture.  ``text_encoder="bert"`` with
     ``pretrained=PATH`` fine-tunes a local BERT checkpoint on
     ``X["text_bert"]`` instead.
-
-    Parameters
-    ----------
-    text_encoder : {"features", "bert"}, default="features"
-        Where the text vector comes from (see above).
-    pretrained : str or None, default=None
-        Local Hugging Face BERT checkpoint directory (``"bert"`` mode only;
-        never downloaded).
+""" + TEXT_ENCODER_DOC + """
     hidden_size : int, default=128
         Width of the projected, private and shared codes (even: the fusion
         transformer has 2 heads).
@@ -108,11 +105,7 @@ class MISA(BertFamilyMixin, DeepRegressor):
         Epochs trained and the epoch whose weights were restored.
     train_loss_curve_, valid_loss_curve_ : list of float
         Per-epoch losses (train: task MSE plus the weighted auxiliary losses;
-        valid: MSE on M).
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters (BERT included in ``"bert"`` mode).
+        valid: MSE on M).""" + FITTED_SHAPES_DOC + """
 
     Notes
     -----

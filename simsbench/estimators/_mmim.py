@@ -23,6 +23,9 @@ from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators.modules._bert import (
+    CLS_FEATURES_DOC,
+    FITTED_SHAPES_DOC,
+    TEXT_ENCODER_DOC,
     BertFamilyMixin,
     bert_param_groups,
 )
@@ -128,7 +131,7 @@ class MMIMNet(SimsNet):
 
 
 class MMIM(BertFamilyMixin, DeepRegressor):
-    __doc__ = """MMIM regressor (hierarchical mutual-information maximisation).
+    __doc__ = ("""MMIM regressor (hierarchical mutual-information maximisation).
 
     Text is BERT's [CLS] vector; audio and vision are encoded by packed
     bidirectional LSTMs over the real frames.  A fusion MLP on ``[t, a, v]``
@@ -137,20 +140,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
     between text and audio (with an entropy estimate of the positive and
     negative samples), and CPC scores between the fusion vector and each
     modality.
-
-    This is the **features variant** by default (``text_encoder="features"``):
-    the precomputed BERT token features' [CLS] vector (``X["text"][:, 0]``)
-    stands in for BERT's forward pass; everything after BERT is the reference
-    architecture.  ``text_encoder="bert"`` with ``pretrained=PATH`` fine-tunes
-    a local BERT checkpoint on ``X["text_bert"]`` instead.
-
-    Parameters
-    ----------
-    text_encoder : {"features", "bert"}, default="features"
-        Where the text vector comes from (see above).
-    pretrained : str or None, default=None
-        Local Hugging Face BERT checkpoint directory (``"bert"`` mode only;
-        never downloaded).
+""" + CLS_FEATURES_DOC + TEXT_ENCODER_DOC + """
     d_ah, d_vh : int, default=16
         Audio and vision LSTM widths.
     d_aout, d_vout : int, default=16
@@ -211,11 +201,8 @@ class MMIM(BertFamilyMixin, DeepRegressor):
     n_epochs_, best_epoch_ : int
         Epochs trained and the epoch whose weights were restored.
     train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses (train: the stage-2 objective; valid: L1 on M).
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters (BERT included in ``"bert"`` mode).
+        Per-epoch losses (train: the stage-2 objective; valid: L1 on M)."""
+               + FITTED_SHAPES_DOC + """
 
     Notes
     -----
@@ -278,7 +265,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
     >>> model = MMIM(max_epochs=2, random_state=0).fit(ds.X("train"), ds.y("train"))
     >>> model.predict(ds.X("test")).shape
     (20,)
-    """
+    """)
 
     _text_pooling = "cls"
     _net_class = MMIMNet

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from simsbench.estimators.modules._bert import pool_tokens
+from simsbench.estimators.modules._bert import encode_modalities
 from simsbench.estimators.modules._blocks import packed_lstm
 
 __all__ = ["RNN_CELLS", "MISAModule", "cmd_loss", "diff_loss"]
@@ -117,19 +117,12 @@ class MISAModule(nn.Module):
             nn.Linear(k * hidden, 1),
         )
 
-    def _utterances(self, text=None, text_bert=None, audio=None, vision=None,
-                    audio_lengths=None, vision_lengths=None, **kw):
-        utt = {}
-        if "text" in self.modalities:
-            if text_bert is not None:
-                utt["t"] = pool_tokens(self.text_encoder(text_bert), text_bert[:, 1], "mean")
-            else:
-                utt["t"] = text
-        if "vision" in self.modalities:
-            utt["v"] = self.extract_v(vision, vision_lengths)
-        if "audio" in self.modalities:
-            utt["a"] = self.extract_a(audio, audio_lengths)
-        return utt
+    def _utterances(self, **inputs):
+        """Utterance vectors keyed ``"t"``, ``"v"``, ``"a"`` (vision encoded
+        before audio)."""
+        reps = encode_modalities(self, {"vision": "extract_v", "audio": "extract_a"}, "mean",
+                                 **inputs)
+        return {m[0]: r for m, r in reps.items()}
 
     def _codes(self, **inputs):
         utt = self._utterances(**inputs)

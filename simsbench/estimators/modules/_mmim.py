@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from simsbench.estimators.modules._bert import pool_tokens
+from simsbench.estimators.modules._bert import encode_modalities
 from simsbench.estimators.modules._blocks import packed_lstm
 
 __all__ = ["CPC", "MMILB", "MMIMModule", "RNNEncoder"]
@@ -185,19 +185,9 @@ class MMIMModule(nn.Module):
             if not name.startswith("text_encoder.") and p.dim() > 1:
                 nn.init.xavier_normal_(p)
 
-    def representations(self, text=None, text_bert=None, audio=None, vision=None,
-                        audio_lengths=None, vision_lengths=None, **kw):
-        reps = {}
-        if "text" in self.modalities:
-            if text_bert is not None:
-                reps["text"] = pool_tokens(self.text_encoder(text_bert), text_bert[:, 1], "cls")
-            else:
-                reps["text"] = text
-        if "audio" in self.modalities:
-            reps["audio"] = self.acoustic_enc(audio, audio_lengths)
-        if "vision" in self.modalities:
-            reps["vision"] = self.visual_enc(vision, vision_lengths)
-        return reps
+    def representations(self, **inputs):
+        return encode_modalities(self, {"audio": "acoustic_enc", "vision": "visual_enc"}, "cls",
+                                 **inputs)
 
     def forward(self, labels=None, mem=None, **inputs):
         reps = self.representations(**inputs)
