@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from simsbench.estimators._constraints import (
     Ints,
-    Probabilities,
     positive_int,
 )
 from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC
@@ -18,9 +17,9 @@ from simsbench.estimators._late_fusion import (
     LATE_FUSION_CONSTRAINTS,
     POOLING,
     POOLING_DOC,
-    SUBNET_WEIGHT_DECAY_CONSTRAINTS,
     TEXT_DROPOUT,
     late_fusion_inputs,
+    multitask_head_constraints,
     subnet_weight_decay_groups,
 )
 from simsbench.estimators._multitask import MultiTaskRegressor
@@ -139,12 +138,7 @@ default=1e-4, 1e-3, 1e-4
         "hidden_dims": [Ints(3)],
         "text_out": [positive_int()],
         "post_fusion_dim": [positive_int()],
-        "post_text_dim": [positive_int()],
-        "post_audio_dim": [positive_int()],
-        "post_vision_dim": [positive_int()],
-        "dropouts": [Probabilities(3)],
-        "post_dropouts": [Probabilities(4)],
-        **SUBNET_WEIGHT_DECAY_CONSTRAINTS,
+        **multitask_head_constraints(4),
         **LATE_FUSION_CONSTRAINTS,
     }
 

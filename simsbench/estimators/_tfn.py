@@ -10,7 +10,6 @@ from __future__ import annotations
 from simsbench.estimators._constraints import (
     Ints,
     Probabilities,
-    nonnegative_real,
     positive_int,
 )
 from simsbench.estimators._deep import (
@@ -27,6 +26,7 @@ from simsbench.estimators._late_fusion import (
     POOLING_DOC,
     TEXT_DROPOUT,
     late_fusion_inputs,
+    multitask_head_constraints,
 )
 from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators.modules._fusion import TensorFusion
@@ -282,14 +282,7 @@ default=1e-3, 1e-4, 1e-5
         "hidden_dims": [Ints(3)],
         "text_out": [positive_int()],
         "post_fusion_dim": [positive_int()],
-        "post_text_dim": [positive_int()],
-        "post_audio_dim": [positive_int()],
-        "post_vision_dim": [positive_int()],
-        "dropouts": [Probabilities(3)],
-        "post_dropouts": [Probabilities(4)],
-        "weight_decay_text": [nonnegative_real()],
-        "weight_decay_audio": [nonnegative_real()],
-        "weight_decay_vision": [nonnegative_real()],
+        **multitask_head_constraints(4),
         **LATE_FUSION_CONSTRAINTS,
     }
 
