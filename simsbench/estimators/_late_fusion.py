@@ -13,6 +13,7 @@ decay of the multi-task versions (:func:`subnet_weight_decay_groups`).
 from __future__ import annotations
 
 from simsbench.estimators._constraints import (
+    Ints,
     Probabilities,
     boolean,
     nonnegative_real,
@@ -25,6 +26,7 @@ from simsbench.estimators._inputs import lengths_of
 __all__ = [
     "CORRECTIONS_NOTES",
     "LATE_FUSION_CONSTRAINTS",
+    "MULTITASK_FUSION_CONSTRAINTS",
     "POOLING",
     "POOLING_DOC",
     "SUBNET_WEIGHT_DECAY_CONSTRAINTS",
@@ -138,3 +140,13 @@ def multitask_head_constraints(n_post_dropouts: int) -> dict:
         "post_dropouts": [Probabilities(n_post_dropouts)],
         **SUBNET_WEIGHT_DECAY_CONSTRAINTS,
     }
+
+
+#: The constraints of MLF-DNN and MTFN (the same parameters, typed alike).
+MULTITASK_FUSION_CONSTRAINTS = {
+    "hidden_dims": [Ints(3)],
+    "text_out": [positive_int()],
+    "post_fusion_dim": [positive_int()],
+    **multitask_head_constraints(4),
+    **LATE_FUSION_CONSTRAINTS,
+}

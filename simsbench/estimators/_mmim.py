@@ -6,10 +6,10 @@ The torch modules are in :mod:`simsbench.estimators.modules._mmim`.
 from __future__ import annotations
 
 import torch
-from skorch.callbacks import LRScheduler
 from skorch.dataset import unpack_data
 
 from simsbench.datasets import LENGTH_KEYS
+from simsbench.estimators._callbacks import plateau_scheduler
 from simsbench.estimators._constraints import (
     boolean,
     int_at_least,
@@ -413,13 +413,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
                                  no_decay=False)
 
     def _callbacks(self):
-        # MMSA's trainer steps the scheduler on the same (rounded) validation
-        # loss that selects the epoch.
-        monitor = "valid_loss_reference" if self._selection() == "reference" else "valid_loss"
-        return [("lr_scheduler", LRScheduler(
-            policy="ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.5,
-            patience=self.when,
-        ))]
+        return [("lr_scheduler", plateau_scheduler(self._selection(), 0.5, self.when))]
 
     def _net_kwargs(self):
         return {"grad_clip_norm": self.grad_clip, "lr_mmilb": self.learning_rate_mmilb,

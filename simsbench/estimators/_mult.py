@@ -5,14 +5,13 @@ The torch module is in :mod:`simsbench.estimators.modules._mult`.
 
 from __future__ import annotations
 
-from skorch.callbacks import LRScheduler
-
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._accumulation import (
     ACCUMULATION_CONSTRAINTS,
     ACCUMULATION_TAIL,
     CLIP_PER,
 )
+from simsbench.estimators._callbacks import plateau_scheduler
 from simsbench.estimators._constraints import (
     Ints,
     boolean,
@@ -307,13 +306,7 @@ class MulT(DeepRegressor):
         return out
 
     def _callbacks(self):
-        # MMSA's trainer steps the scheduler on the same (rounded) validation
-        # loss that selects the epoch.
-        monitor = "valid_loss_reference" if self._selection() == "reference" else "valid_loss"
-        return [("lr_plateau", LRScheduler(
-            policy="ReduceLROnPlateau", monitor=monitor, mode="min", factor=0.1,
-            patience=self.lr_patience,
-        ))]
+        return [("lr_plateau", plateau_scheduler(self._selection(), 0.1, self.lr_patience))]
 
     def _net_kwargs(self):
         return {"accumulation_steps": int(self.accumulation_steps),

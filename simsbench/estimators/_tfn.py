@@ -22,11 +22,11 @@ from simsbench.estimators._deep import (
 from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
     LATE_FUSION_CONSTRAINTS,
+    MULTITASK_FUSION_CONSTRAINTS,
     POOLING,
     POOLING_DOC,
     TEXT_DROPOUT,
     late_fusion_inputs,
-    multitask_head_constraints,
 )
 from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators.modules._fusion import TensorFusion
@@ -278,13 +278,7 @@ default=1e-3, 1e-4, 1e-5
 
     _corrections = (POOLING, TEXT_DROPOUT)
 
-    _parameter_constraints = {
-        "hidden_dims": [Ints(3)],
-        "text_out": [positive_int()],
-        "post_fusion_dim": [positive_int()],
-        **multitask_head_constraints(4),
-        **LATE_FUSION_CONSTRAINTS,
-    }
+    _parameter_constraints = MULTITASK_FUSION_CONSTRAINTS
 
     def __init__(
         self,
