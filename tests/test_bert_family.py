@@ -15,7 +15,7 @@ import torch
 
 from simsbench.estimators import MISA, MMIM, BertMAG, SelfMM
 from simsbench.estimators._deep import count_parameters
-from simsbench.estimators._misa import cmd_loss, diff_loss
+from simsbench.estimators.modules._misa import cmd_loss, diff_loss
 
 # The reference's non-BERT trainable parameters with CH-SIMS shapes
 # (reference-facts §5.1).

@@ -20,7 +20,7 @@ import torch
 
 from simsbench.datasets import LABELS
 from simsbench.estimators import AVMC, AVMCSemi
-from simsbench.estimators import _avmc as avmc_module
+from simsbench.estimators import _avmc_base as avmc_module
 from simsbench.estimators._deep import count_parameters
 from simsbench.estimators._fidelity import apply_variant, variant_of
 from simsbench.protocols import AVMCAblation

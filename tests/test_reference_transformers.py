@@ -35,7 +35,7 @@ from torch import nn
 from simsbench.estimators import MISA, MMIM, MulT, SelfMM
 from simsbench.estimators._deep import SimsNet, _to_tensors, count_parameters
 from simsbench.estimators._fidelity import apply_variant, corrections, variant_of
-from simsbench.estimators._mmim import MMILB
+from simsbench.estimators.modules._mmim import MMILB
 from simsbench.estimators._self_mm import SelfMMNet
 
 MODS = ("text", "audio", "vision")

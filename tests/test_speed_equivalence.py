@@ -21,9 +21,9 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.estimators import MulT
-from simsbench.estimators._avmc import AVSubNet
-from simsbench.estimators._misa import _Extract
-from simsbench.estimators._mmim import RNNEncoder
+from simsbench.estimators.modules._avmc import AVSubNet
+from simsbench.estimators.modules._misa import _Extract
+from simsbench.estimators.modules._mmim import RNNEncoder
 from simsbench.estimators.modules import _transformer as T
 from simsbench.estimators.modules._blocks import packed_lstm
 

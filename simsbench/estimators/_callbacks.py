@@ -17,9 +17,15 @@ import os
 import tempfile
 
 import torch
-from skorch.callbacks import Callback, EarlyStopping
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler
 
-__all__ = ["SPILL_BYTES", "LeanEarlyStopping", "ReferenceValidLoss", "release_training_state"]
+__all__ = [
+    "SPILL_BYTES",
+    "LeanEarlyStopping",
+    "ReferenceValidLoss",
+    "plateau_scheduler",
+    "release_training_state",
+]
 
 #: Best-epoch weights larger than this are kept in a temporary file rather
 #: than in memory (MTFN's 141M parameters: 564 MB).
@@ -160,3 +166,12 @@ class ReferenceValidLoss(Callback):
         losses = [b["valid_loss"] for b in batches if "valid_loss" in b]
         if losses:
             net.history.record(self.name, round(sum(losses) / len(losses), self.decimals))
+
+
+def plateau_scheduler(selection: str, factor: float, patience: int) -> LRScheduler:
+    """ReduceLROnPlateau stepped on the validation loss that selects the
+    epoch, as MMSA's trainers do: with ``selection="reference"`` the rounded
+    batch mean (``valid_loss_reference``), else ``valid_loss``."""
+    monitor = "valid_loss_reference" if selection == "reference" else "valid_loss"
+    return LRScheduler(policy="ReduceLROnPlateau", monitor=monitor, mode="min", factor=factor,
+                       patience=patience)

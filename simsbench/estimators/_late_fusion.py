@@ -12,18 +12,27 @@ decay of the multi-task versions (:func:`subnet_weight_decay_groups`).
 
 from __future__ import annotations
 
-from simsbench.estimators._constraints import boolean, nonnegative_real, options
+from simsbench.estimators._constraints import (
+    Ints,
+    Probabilities,
+    boolean,
+    nonnegative_real,
+    options,
+    positive_int,
+)
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
 
 __all__ = [
     "CORRECTIONS_NOTES",
     "LATE_FUSION_CONSTRAINTS",
+    "MULTITASK_FUSION_CONSTRAINTS",
     "POOLING",
     "POOLING_DOC",
     "SUBNET_WEIGHT_DECAY_CONSTRAINTS",
     "TEXT_DROPOUT",
     "late_fusion_inputs",
+    "multitask_head_constraints",
     "subnet_weight_decay_groups",
 ]
 
@@ -111,9 +120,33 @@ def subnet_weight_decay_groups(est) -> list:
     ]
 
 
-#: The per-encoder weight decays of MLF-DNN and MLMF.
+#: The per-encoder weight decays of MLF-DNN, MTFN and MLMF.
 SUBNET_WEIGHT_DECAY_CONSTRAINTS = {
     "weight_decay_text": [nonnegative_real()],
     "weight_decay_audio": [nonnegative_real()],
     "weight_decay_vision": [nonnegative_real()],
+}
+
+
+def multitask_head_constraints(n_post_dropouts: int) -> dict:
+    """The constraints of the multi-task versions' unimodal heads (MLF-DNN,
+    MTFN, MLMF): head widths, the three encoder dropouts, ``n_post_dropouts``
+    head dropouts and the per-encoder weight decays."""
+    return {
+        "post_text_dim": [positive_int()],
+        "post_audio_dim": [positive_int()],
+        "post_vision_dim": [positive_int()],
+        "dropouts": [Probabilities(3)],
+        "post_dropouts": [Probabilities(n_post_dropouts)],
+        **SUBNET_WEIGHT_DECAY_CONSTRAINTS,
+    }
+
+
+#: The constraints of MLF-DNN and MTFN (the same parameters, typed alike).
+MULTITASK_FUSION_CONSTRAINTS = {
+    "hidden_dims": [Ints(3)],
+    "text_out": [positive_int()],
+    "post_fusion_dim": [positive_int()],
+    **multitask_head_constraints(4),
+    **LATE_FUSION_CONSTRAINTS,
 }

@@ -1,11 +1,12 @@
-"""MISA: modality-invariant and -specific representations."""
+"""MISA: modality-invariant and -specific representations.
+
+The torch modules and the auxiliary losses are in
+:mod:`simsbench.estimators.modules._misa`.
+"""
 
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from simsbench.datasets import LENGTH_KEYS
 from simsbench.estimators._accumulation import (
@@ -24,170 +25,16 @@ from simsbench.estimators._constraints import (
 from simsbench.estimators._deep import _COMMON_DOC, DeepRegressor, SimsNet
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import lengths_of
-from simsbench.estimators.modules._bert import BertFamilyMixin, pool_tokens
-from simsbench.estimators.modules._blocks import packed_lstm
-
-_RNN = {"lstm": nn.LSTM, "gru": nn.GRU}
+from simsbench.estimators.modules._bert import (
+    FITTED_SHAPES_DOC,
+    TEXT_ENCODER_DOC,
+    BertFamilyMixin,
+)
+from simsbench.estimators.modules._misa import RNN_CELLS, MISAModule
 
 #: Values of MISA's ``av_lengths``: pack audio/vision with the text lengths
 #: (the reference) or with their own.
 AV_LENGTHS = ("text", "own")
-
-
-class _Extract(nn.Module):
-    """Two-layer BiRNN: RNN1(D -> D), LayerNorm(2D), RNN2(2D -> D), packed.
-
-    Output: the final states of both layers and directions, (B, 4D).
-    """
-
-    def __init__(self, size, rnncell="lstm"):
-        super().__init__()
-        rnn = _RNN[rnncell]
-        self.rnn1 = rnn(size, size, bidirectional=True, batch_first=True)
-        self.rnn2 = rnn(2 * size, size, bidirectional=True, batch_first=True)
-        self.layer_norm = nn.LayerNorm(2 * size)
-
-    @staticmethod
-    def _final(out):
-        return out[1][0] if isinstance(out[1], tuple) else out[1]
-
-    def forward(self, x, lengths):
-        if isinstance(self.rnn1, nn.LSTM):  # fused on CPU (see packed_lstm)
-            lengths = lengths.detach().clamp(1, x.shape[1])
-            out1, h1 = packed_lstm(self.rnn1, x, lengths)
-            _, h2 = packed_lstm(self.rnn2, self.layer_norm(out1), lengths)
-            h = torch.cat((h1, h2), dim=2)  # (2, B, 2D)
-            return h.permute(1, 0, 2).reshape(x.shape[0], -1)
-        lengths = lengths.cpu().clamp(min=1)
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out1 = self.rnn1(packed)
-        padded, _ = pad_packed_sequence(out1[0], batch_first=True)
-        normed = self.layer_norm(padded)
-        packed2 = pack_padded_sequence(normed, lengths, batch_first=True, enforce_sorted=False)
-        out2 = self.rnn2(packed2)
-        h = torch.cat((self._final(out1), self._final(out2)), dim=2)  # (2, B, 2D)
-        return h.permute(1, 0, 2).reshape(x.shape[0], -1)
-
-
-def _projector(in_size, hidden):
-    return nn.Sequential(nn.Linear(in_size, hidden), nn.ReLU(), nn.LayerNorm(hidden))
-
-
-def diff_loss(x1, x2):
-    """Soft orthogonality: mean squared entry of the row-normalised X1^T X2."""
-    x1 = x1 - x1.mean(dim=0, keepdim=True)
-    x2 = x2 - x2.mean(dim=0, keepdim=True)
-    x1 = x1 / (x1.norm(p=2, dim=1, keepdim=True).detach() + 1e-6)
-    x2 = x2 / (x2.norm(p=2, dim=1, keepdim=True).detach() + 1e-6)
-    return torch.mean((x1.t() @ x2) ** 2)
-
-
-def cmd_loss(x1, x2, n_moments=5):
-    """Central moment discrepancy (Zellinger et al.), moments 1..n_moments."""
-    m1, m2 = x1.mean(dim=0), x2.mean(dim=0)
-    total = torch.sqrt(torch.sum((m1 - m2) ** 2))
-    s1, s2 = x1 - m1, x2 - m2
-    for k in range(2, n_moments + 1):
-        total = total + torch.sqrt(torch.sum(((s1 ** k).mean(dim=0) - (s2 ** k).mean(dim=0)) ** 2))
-    return total
-
-
-class MISAModule(nn.Module):
-    """Projections, private/shared encoders, reconstruction, transformer fusion.
-
-    ``forward`` returns ``(prediction, aux)``: ``aux`` is the weighted sum of
-    the difference, CMD and reconstruction losses in training mode, ``None``
-    in eval mode.
-    """
-
-    def __init__(self, dims, text_encoder, text_dim, hidden, dropout, rnncell, weights):
-        super().__init__()
-        self.modalities = tuple(dims)
-        self.diff_weight, self.sim_weight, self.recon_weight = weights
-        if "text" in dims:
-            if text_encoder is not None:
-                self.text_encoder = text_encoder
-            self.project_t = _projector(text_dim, hidden)
-            self.private_t = nn.Sequential(nn.Linear(hidden, hidden), nn.Sigmoid())
-            self.recon_t = nn.Linear(hidden, hidden)
-            # Registered but unused, as in the reference (parameter parity).
-            self.tlayer_norm = nn.LayerNorm(2 * text_dim)
-        if "vision" in dims:
-            self.extract_v = _Extract(dims["vision"], rnncell)
-            self.project_v = _projector(4 * dims["vision"], hidden)
-            self.private_v = nn.Sequential(nn.Linear(hidden, hidden), nn.Sigmoid())
-            self.recon_v = nn.Linear(hidden, hidden)
-        if "audio" in dims:
-            self.extract_a = _Extract(dims["audio"], rnncell)
-            self.project_a = _projector(4 * dims["audio"], hidden)
-            self.private_a = nn.Sequential(nn.Linear(hidden, hidden), nn.Sigmoid())
-            self.recon_a = nn.Linear(hidden, hidden)
-        self.shared = nn.Sequential(nn.Linear(hidden, hidden), nn.Sigmoid())
-        # The shared/private discriminator: in the reference its outputs are
-        # never used in the loss; kept registered for parameter parity.
-        self.sp_discriminator = nn.Linear(hidden, 4)
-        layer = nn.TransformerEncoderLayer(d_model=hidden, nhead=2)
-        self.transformer_encoder = nn.TransformerEncoder(layer, num_layers=1,
-                                                         enable_nested_tensor=False)
-        k = len(dims)
-        self.fusion = nn.Sequential(
-            nn.Linear(2 * k * hidden, k * hidden), nn.Dropout(dropout), nn.ReLU(),
-            nn.Linear(k * hidden, 1),
-        )
-
-    def _utterances(self, text=None, text_bert=None, audio=None, vision=None,
-                    audio_lengths=None, vision_lengths=None, **kw):
-        utt = {}
-        if "text" in self.modalities:
-            if text_bert is not None:
-                utt["t"] = pool_tokens(self.text_encoder(text_bert), text_bert[:, 1], "mean")
-            else:
-                utt["t"] = text
-        if "vision" in self.modalities:
-            utt["v"] = self.extract_v(vision, vision_lengths)
-        if "audio" in self.modalities:
-            utt["a"] = self.extract_a(audio, audio_lengths)
-        return utt
-
-    def _codes(self, **inputs):
-        utt = self._utterances(**inputs)
-        orig = {m: getattr(self, f"project_{m}")(u) for m, u in utt.items()}
-        private = {m: getattr(self, f"private_{m}")(o) for m, o in orig.items()}
-        shared = {m: self.shared(o) for m, o in orig.items()}
-        return orig, private, shared
-
-    def representations(self, **inputs):
-        """Private and shared codes per modality, concatenated (B, 2 hidden)."""
-        _, private, shared = self._codes(**inputs)
-        names = {"t": "text", "a": "audio", "v": "vision"}
-        return {names[m]: torch.cat([private[m], shared[m]], dim=1) for m in private}
-
-    def forward(self, **inputs):
-        orig, private, shared = self._codes(**inputs)
-        order = [m for m in ("t", "v", "a") if m in private]
-        h = torch.stack([private[m] for m in order] + [shared[m] for m in order], dim=0)
-        h = self.transformer_encoder(h)
-        pred = self.fusion(torch.cat(list(h), dim=1)).reshape(-1)
-        if not self.training:
-            return pred, None
-        # Difference loss: private vs shared per modality, and private pairs.
-        diff = 0.0
-        for m in order:
-            diff = diff + diff_loss(private[m], shared[m])
-        for a, b in (("a", "t"), ("a", "v"), ("t", "v")):
-            if a in private and b in private:
-                diff = diff + diff_loss(private[a], private[b])
-        # CMD similarity between the shared codes, averaged over the pairs.
-        pairs = [(a, b) for a, b in (("t", "v"), ("t", "a"), ("a", "v"))
-                 if a in shared and b in shared]
-        sim = sum(cmd_loss(shared[a], shared[b]) for a, b in pairs) / max(len(pairs), 1)
-        # Reconstruction of the projected utterances.
-        recon = sum(
-            torch.mean((getattr(self, f"recon_{m}")(private[m] + shared[m]) - orig[m]) ** 2)
-            for m in order
-        ) / len(order)
-        aux = self.diff_weight * diff + self.sim_weight * sim + self.recon_weight * recon
-        return pred, aux
 
 
 class MISANet(SimsNet):
@@ -219,14 +66,7 @@ class MISA(BertFamilyMixin, DeepRegressor):
     is the reference architecture.  ``text_encoder="bert"`` with
     ``pretrained=PATH`` fine-tunes a local BERT checkpoint on
     ``X["text_bert"]`` instead.
-
-    Parameters
-    ----------
-    text_encoder : {"features", "bert"}, default="features"
-        Where the text vector comes from (see above).
-    pretrained : str or None, default=None
-        Local Hugging Face BERT checkpoint directory (``"bert"`` mode only;
-        never downloaded).
+""" + TEXT_ENCODER_DOC + """
     hidden_size : int, default=128
         Width of the projected, private and shared codes (even: the fusion
         transformer has 2 heads).
@@ -265,11 +105,7 @@ class MISA(BertFamilyMixin, DeepRegressor):
         Epochs trained and the epoch whose weights were restored.
     train_loss_curve_, valid_loss_curve_ : list of float
         Per-epoch losses (train: task MSE plus the weighted auxiliary losses;
-        valid: MSE on M).
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters (BERT included in ``"bert"`` mode).
+        valid: MSE on M).""" + FITTED_SHAPES_DOC + """
 
     Notes
     -----
@@ -353,7 +189,7 @@ class MISA(BertFamilyMixin, DeepRegressor):
         "av_lengths": [options(*AV_LENGTHS)],
         "grad_clip": [finite_real(), None],
         "update_epochs": [positive_int()],
-        "rnncell": [options(*_RNN)],
+        "rnncell": [options(*RNN_CELLS)],
         **ACCUMULATION_CONSTRAINTS,
     }
 

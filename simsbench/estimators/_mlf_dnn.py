@@ -7,18 +7,12 @@ family (MMSA ``src/MMSA/models/multiTask/MLF_DNN.py``, ``MLMF.py``).
 
 from __future__ import annotations
 
-from simsbench.estimators._constraints import (
-    Ints,
-    Probabilities,
-    positive_int,
-)
-from simsbench.estimators._deep import _COMMON_DOC, _MULTITASK_DOC
+from simsbench.estimators._deep import _ATTRIBUTES_DOC, _COMMON_DOC, _MULTITASK_DOC
 from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
-    LATE_FUSION_CONSTRAINTS,
+    MULTITASK_FUSION_CONSTRAINTS,
     POOLING,
     POOLING_DOC,
-    SUBNET_WEIGHT_DECAY_CONSTRAINTS,
     TEXT_DROPOUT,
     late_fusion_inputs,
     subnet_weight_decay_groups,
@@ -66,20 +60,7 @@ default=1e-4, 1e-3, 1e-4
         "    weight_decay : float\n        Adam (coupled L2) weight decay.\n",
         "    weight_decay : float, default=0.0\n        Adam (coupled L2) weight "
         "decay of the heads (every parameter\n        outside the three encoders).\n",
-    ) + """
-    Attributes
-    ----------
-    net_ : skorch.NeuralNet
-        The fitted private skorch net (``net_.module_`` is the torch module).
-    n_epochs_, best_epoch_ : int
-        Epochs trained and the epoch whose weights were restored.
-    train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch (task-weighted) losses.
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters.
-
+    ) + _ATTRIBUTES_DOC.replace("Per-epoch losses.", "Per-epoch (task-weighted) losses.") + """
     Notes
     -----
     Reference configuration: MMSA ``src/MMSA/models/multiTask/MLF_DNN.py``
@@ -135,18 +116,7 @@ default=1e-4, 1e-3, 1e-4
                     "post_text_dim": 4, "post_audio_dim": 4, "post_vision_dim": 4,
                     "batch_size": 16, "max_epochs": 3}
 
-    _parameter_constraints = {
-        "hidden_dims": [Ints(3)],
-        "text_out": [positive_int()],
-        "post_fusion_dim": [positive_int()],
-        "post_text_dim": [positive_int()],
-        "post_audio_dim": [positive_int()],
-        "post_vision_dim": [positive_int()],
-        "dropouts": [Probabilities(3)],
-        "post_dropouts": [Probabilities(4)],
-        **SUBNET_WEIGHT_DECAY_CONSTRAINTS,
-        **LATE_FUSION_CONSTRAINTS,
-    }
+    _parameter_constraints = MULTITASK_FUSION_CONSTRAINTS
 
     def __init__(
         self,

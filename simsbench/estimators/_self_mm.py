@@ -26,6 +26,9 @@ from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators._multitask import MultiTaskRegressor
 from simsbench.estimators._ulgm import SelfMMNet
 from simsbench.estimators.modules._bert import (
+    CLS_FEATURES_DOC,
+    FITTED_SHAPES_DOC,
+    TEXT_ENCODER_DOC,
     BertFamilyMixin,
     bert_param_groups,
 )
@@ -33,7 +36,7 @@ from simsbench.estimators.modules._self_mm import SelfMMModule
 
 
 class SelfMM(BertFamilyMixin, DeepRegressor):
-    __doc__ = """Self-MM regressor (self-supervised multi-task learning, ULGM).
+    __doc__ = ("""Self-MM regressor (self-supervised multi-task learning, ULGM).
 
     Text is BERT's [CLS] vector, audio and vision are encoded by packed
     1-layer LSTMs over the real frames; a fusion head on ``[t, a, v]`` and
@@ -41,20 +44,7 @@ class SelfMM(BertFamilyMixin, DeepRegressor):
     on labels *generated* by the Unimodal Label Generation Module (ULGM) from
     the distances of each sample's head features to the positive/negative
     class centres, not on annotated T/A/V labels.
-
-    This is the **features variant** by default (``text_encoder="features"``):
-    the precomputed BERT token features' [CLS] vector (``X["text"][:, 0]``)
-    stands in for BERT's forward pass; everything after BERT is the reference
-    architecture.  ``text_encoder="bert"`` with ``pretrained=PATH`` fine-tunes
-    a local BERT checkpoint on ``X["text_bert"]`` instead.
-
-    Parameters
-    ----------
-    text_encoder : {"features", "bert"}, default="features"
-        Where the text vector comes from (see above).
-    pretrained : str or None, default=None
-        Local Hugging Face BERT checkpoint directory (``"bert"`` mode only;
-        never downloaded).
+""" + CLS_FEATURES_DOC + TEXT_ENCODER_DOC + """
     a_lstm_hidden_size, v_lstm_hidden_size : int, default=16, 64
         Audio and vision LSTM widths.
     a_lstm_layers, v_lstm_layers : int, default=1
@@ -101,11 +91,8 @@ post_vision_dropout : float
     n_epochs_, best_epoch_ : int
         Epochs trained and the epoch whose weights were restored.
     train_loss_curve_, valid_loss_curve_ : list of float
-        Per-epoch losses (train: the ULGM-weighted sum; valid: L1 on M).
-    feature_dims_, seq_lens_ : dict
-        Input shapes seen in ``fit``.
-    n_params_ : int
-        Trainable parameters (BERT included in ``"bert"`` mode).
+        Per-epoch losses (train: the ULGM-weighted sum; valid: L1 on M)."""
+               + FITTED_SHAPES_DOC + """
 
     Notes
     -----
@@ -160,7 +147,7 @@ post_vision_dropout : float
     >>> model = SelfMM(max_epochs=2, random_state=0).fit(ds.X("train"), ds.y("train"))
     >>> model.predict(ds.X("test")).shape
     (20,)
-    """
+    """)
 
     _text_pooling = "cls"
     _net_class = SelfMMNet

@@ -10,7 +10,6 @@ from __future__ import annotations
 from simsbench.estimators._constraints import (
     Ints,
     Probabilities,
-    nonnegative_real,
     positive_int,
 )
 from simsbench.estimators._deep import (
@@ -23,6 +22,7 @@ from simsbench.estimators._deep import (
 from simsbench.estimators._late_fusion import (
     CORRECTIONS_NOTES,
     LATE_FUSION_CONSTRAINTS,
+    MULTITASK_FUSION_CONSTRAINTS,
     POOLING,
     POOLING_DOC,
     TEXT_DROPOUT,
@@ -278,20 +278,7 @@ default=1e-3, 1e-4, 1e-5
 
     _corrections = (POOLING, TEXT_DROPOUT)
 
-    _parameter_constraints = {
-        "hidden_dims": [Ints(3)],
-        "text_out": [positive_int()],
-        "post_fusion_dim": [positive_int()],
-        "post_text_dim": [positive_int()],
-        "post_audio_dim": [positive_int()],
-        "post_vision_dim": [positive_int()],
-        "dropouts": [Probabilities(3)],
-        "post_dropouts": [Probabilities(4)],
-        "weight_decay_text": [nonnegative_real()],
-        "weight_decay_audio": [nonnegative_real()],
-        "weight_decay_vision": [nonnegative_real()],
-        **LATE_FUSION_CONSTRAINTS,
-    }
+    _parameter_constraints = MULTITASK_FUSION_CONSTRAINTS
 
     def __init__(
         self,

@@ -26,7 +26,11 @@ from simsbench.estimators._constraints import options, validate_params
 from simsbench.estimators._inputs import lengths_of, masked_mean
 
 __all__ = [
+    "CLS_FEATURES_DOC",
+    "FITTED_SHAPES_DOC",
+    "TEXT_ENCODER_DOC",
     "TEXT_ENCODERS",
+    "encode_modalities",
     "BertTextEncoder",
     "BertFamilyMixin",
     "load_bert",
@@ -34,6 +38,32 @@ __all__ = [
 ]
 
 TEXT_ENCODERS = ("features", "bert")
+
+#: Docstring text of the BERT family: the features variant of the models that
+#: read BERT's [CLS] vector (MMIM, Self-MM) ...
+CLS_FEATURES_DOC = """
+    This is the **features variant** by default (``text_encoder="features"``):
+    the precomputed BERT token features' [CLS] vector (``X["text"][:, 0]``)
+    stands in for BERT's forward pass; everything after BERT is the reference
+    architecture.  ``text_encoder="bert"`` with ``pretrained=PATH`` fine-tunes
+    a local BERT checkpoint on ``X["text_bert"]`` instead.
+"""
+#: ... the ``text_encoder`` and ``pretrained`` parameters (the first two of
+#: the Parameters section) ...
+TEXT_ENCODER_DOC = """
+    Parameters
+    ----------
+    text_encoder : {"features", "bert"}, default="features"
+        Where the text vector comes from (see above).
+    pretrained : str or None, default=None
+        Local Hugging Face BERT checkpoint directory (``"bert"`` mode only;
+        never downloaded)."""
+#: ... and the last fitted attributes.
+FITTED_SHAPES_DOC = """
+    feature_dims_, seq_lens_ : dict
+        Input shapes seen in ``fit``.
+    n_params_ : int
+        Trainable parameters (BERT included in ``"bert"`` mode)."""
 
 
 def load_bert(path, owner: str):
@@ -104,6 +134,30 @@ def pool_tokens(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch
         return hidden[:, 0, :]
     m = mask.to(hidden.dtype).unsqueeze(-1)
     return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+
+
+def encode_modalities(module, encoders: dict, pooling: str, text=None, text_bert=None,
+                      audio=None, vision=None, audio_lengths=None, vision_lengths=None,
+                      **kw) -> dict:
+    """``{modality: vector}`` for the modalities ``module`` uses.
+
+    Text: BERT's pooled output (``module.text_encoder``, ``pooling`` as in
+    :func:`pool_tokens`) when ``text_bert`` is given, else the precomputed
+    ``text`` vector.  Then, in the order of ``encoders`` (``{modality:
+    attribute name}``), each sequence modality through ``module``'s encoder
+    ``encoder(x, lengths)``.
+    """
+    inputs = {"audio": (audio, audio_lengths), "vision": (vision, vision_lengths)}
+    reps = {}
+    if "text" in module.modalities:
+        if text_bert is not None:
+            reps["text"] = pool_tokens(module.text_encoder(text_bert), text_bert[:, 1], pooling)
+        else:
+            reps["text"] = text
+    for m, name in encoders.items():
+        if m in module.modalities:
+            reps[m] = getattr(module, name)(*inputs[m])
+    return reps
 
 
 def bert_param_groups(lr: float, weight_decay: float, prefix: str = "text_encoder.",

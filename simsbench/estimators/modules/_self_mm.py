@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from simsbench.estimators.modules._bert import pool_tokens
+from simsbench.estimators.modules._bert import encode_modalities
 from simsbench.estimators.modules._blocks import PostHead, last_states
 
 __all__ = ["AuViSubNet", "SelfMMModule"]
@@ -74,19 +74,9 @@ class SelfMMModule(nn.Module):
             fused += v_out
         self.post_fusion = _Head(fused, p_f, d_f)
 
-    def representations(self, text=None, text_bert=None, audio=None, vision=None,
-                        audio_lengths=None, vision_lengths=None, **kw):
-        reps = {}
-        if "text" in self.modalities:
-            if text_bert is not None:
-                reps["text"] = pool_tokens(self.text_encoder(text_bert), text_bert[:, 1], "cls")
-            else:
-                reps["text"] = text
-        if "audio" in self.modalities:
-            reps["audio"] = self.audio_model(audio, audio_lengths)
-        if "vision" in self.modalities:
-            reps["vision"] = self.video_model(vision, vision_lengths)
-        return reps
+    def representations(self, **inputs):
+        return encode_modalities(self, {"audio": "audio_model", "vision": "video_model"}, "cls",
+                                 **inputs)
 
     def forward(self, **inputs):
         reps = self.representations(**inputs)
