@@ -81,3 +81,14 @@ def quick_results(tmp_path_factory):
                    "--results", str(results)])
     assert rc == 0
     return results, data
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Direct module calls run on torch's global thread pool: one thread, so
+    that float results compare at tight tolerances; the old count restored."""
+    torch = pytest.importorskip("torch")
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)

@@ -23,13 +23,7 @@ V2_DIMS, V2_LENS = (768, 25, 177), (50, 925, 232)
 V2_PARAMS = dict(d_model=30, num_heads=6, nlevels=4, kernel_sizes=(5, 3, 1))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # the direct module calls below run on torch's global thread pool
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def test_parameter_count_sims():

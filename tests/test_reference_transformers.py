@@ -43,12 +43,7 @@ SIMS_DIMS, SIMS_LENS = (768, 33, 709), (39, 400, 55)
 DIMS, LENS = (20, 6, 14), (9, 30, 12)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _inputs(n=7, lens=LENS, dims=DIMS, seed=0):

@@ -30,12 +30,7 @@ from simsbench.estimators.modules._blocks import packed_lstm
 LENGTHS = torch.tensor([3, 11, 1, 7, 7, 9])
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _packed_run(rnn, x, lengths, total_length=None):
