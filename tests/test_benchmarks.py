@@ -93,7 +93,11 @@ def test_plan_suite_comes_from_the_table_layouts(suite):
     for est, task in table_pairs(get_table("table2")):
         assert seeds[(est, task, "reference")] == len(specs.task(task).seeds)
     # the corrections table adds the corrected configurations, on its task only
+    # (read from the model classes: without torch the deep ones do not import)
     corrected = {(r["estimator"], r["task"]) for r in runs if r["variant"] != "reference"}
+    if importlib.util.find_spec("torch") is None:
+        assert not corrected
+        return
     assert corrected
     assert {t for _e, t in corrected} <= {"sims_multimodal", "simsv2_multimodal"}
     for est, _task in corrected:

@@ -3,7 +3,9 @@ and the transcribed paper numbers.  Needs no torch."""
 
 from __future__ import annotations
 
+import csv
 import io
+import math
 import re
 
 import numpy as np
@@ -206,7 +208,25 @@ def test_table2_markdown_and_csv_match_golden():
     rt = build_table("table2", table2_records(), compare=False)
     assert render(rt, "markdown") == GOLDEN_TABLE2_MARKDOWN
     assert render(rt, "md") == GOLDEN_TABLE2_MARKDOWN
-    assert render(rt, "csv") == GOLDEN_TABLE2_CSV
+    assert_csv_matches(render(rt, "csv"), GOLDEN_TABLE2_CSV)
+
+
+def assert_csv_matches(text: str, golden: str) -> None:
+    """Byte-identical but for the exact p-values (``*_p`` columns, written with
+    ``repr``), whose last digits differ between scipy releases."""
+    got, want = text.splitlines(), golden.splitlines()
+    assert len(got) == len(want)
+    header = None
+    for g, w in zip(got, want):
+        if w.startswith("#") or header is None:
+            assert g == w
+            header = None if w.startswith("#") else next(csv.reader([w]))
+            continue
+        for col, a, b in zip(header, next(csv.reader([g])), next(csv.reader([w])), strict=True):
+            if col.endswith("_p") and a and b:
+                assert math.isclose(float(a), float(b), rel_tol=1e-9), (col, a, b)
+            else:
+                assert a == b, (col, a, b)
 
 
 def test_markdown_escapes_pipes_and_latex_spaces_paper_groups():
