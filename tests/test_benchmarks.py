@@ -182,7 +182,12 @@ def test_project_command(suite, tmp_path, capsys):
     lf = next(m for m in doc["models"] if m["table"] == "table2" and m["estimator"] == "lf_dnn")
     assert lf["epochs"] == 7 and lf["epochs_source"].startswith("measured")
     assert lf["s_per_run"] == 7 * 1.5 + 2.0
-    assert set(doc["tables"]) >= {"table2", "v2-table2", "corrections", "v2-corrections"}
+    # a corrections table is credited with the runs no paper table has: its
+    # corrected configurations (read from the classes, so only with torch)
+    expected = {"table2", "v2-table2", "corrections"}
+    if importlib.util.find_spec("torch") is not None:
+        expected.add("v2-corrections")
+    assert set(doc["tables"]) >= expected
     with pytest.raises(SystemExit):
         suite.main(["--project", "--epoch-times", str(tmp_path / "missing.json")])
     assert "no file" in capsys.readouterr().err
