@@ -157,16 +157,9 @@ class DeepRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
 
     # -- helpers for subclasses -------------------------------------------
     def _modalities(self) -> tuple[str, ...]:
-        mods = self.modalities
-        if isinstance(mods, str):
-            mods = (mods,)
-        mods = tuple(mods)
-        bad = [m for m in mods if m not in MODALITIES]
-        if bad or not mods or len(set(mods)) != len(mods):
-            raise ValueError(
-                f"{type(self).__name__}: modalities must be a non-empty subset of "
-                f"{MODALITIES}, got {self.modalities!r}"
-            )
+        # the declared constraint: this also runs outside fit (predict, build_module)
+        validate_params(self, ["modalities"])
+        mods = (self.modalities,) if isinstance(self.modalities, str) else tuple(self.modalities)
         # Always in canonical order so that modules are built consistently.
         return tuple(m for m in MODALITIES if m in mods)
 
