@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from simsbench.cli import TABLE_NAMES, VARIANTS, main
+from simsbench.cli import main
 from simsbench.datasets import dataset_kind, make_synthetic_mmsa, write_mmsa
 from simsbench.results import data_slug, read_data_record
 
@@ -45,14 +45,6 @@ def test_cli_import_and_every_help_import_neither_pandas_nor_sklearn():
     """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-
-
-def test_the_parsers_names_are_the_librarys():
-    from simsbench.estimators._fidelity import VARIANTS as LIBRARY_VARIANTS
-    from simsbench.tables import TABLES
-
-    assert TABLE_NAMES == tuple(TABLES)
-    assert VARIANTS == LIBRARY_VARIANTS
 
 
 def test_run_tables_returns_what_the_cli_prints_and_writes(sims_file, tmp_path, capsys):
