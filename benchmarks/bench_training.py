@@ -135,22 +135,26 @@ def flop_counter():
     return FlopCounterMode(display=False, custom_mapping=custom)
 
 
-def matmul_rate(threads: int, sizes=(256, 512, 1024), seconds: float = 0.5) -> dict:
-    """This CPU's single-precision matrix-product rate, in FLOP/s.
+def matmul_rate(threads: int, sizes=(256, 512, 1024), seconds: float = 0.5,
+                precision: str = "float32") -> dict:
+    """This CPU's matrix-product rate, in FLOP/s, in ``precision``'s dtype.
 
     Times ``n x n @ n x n`` products for each ``n`` in ``sizes`` with
     ``threads`` torch threads for about ``seconds`` each and returns the
     best rate (the floor is a lower bound, so the fastest product counts)
-    and each size's.
+    and each size's.  ``precision="bfloat16"`` times bfloat16 products, the
+    floor of a model trained under bfloat16 autocast.
     """
     import torch
+
+    dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
 
     old = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
         per_size = {}
         for n in sizes:
-            a, b = torch.randn(n, n), torch.randn(n, n)
+            a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
             for _ in range(2):
                 a @ b
             count, t0 = 0, time.perf_counter()
@@ -163,7 +167,8 @@ def matmul_rate(threads: int, sizes=(256, 512, 1024), seconds: float = 0.5) -> d
             per_size[int(n)] = count * 2 * n**3 / elapsed
     finally:
         torch.set_num_threads(old)
-    return {"flops_per_s": max(per_size.values()), "per_size": per_size, "threads": threads}
+    return {"flops_per_s": max(per_size.values()), "per_size": per_size, "threads": threads,
+            "dtype": str(dtype).removeprefix("torch.")}
 
 
 def floor_row(s_per_epoch: float, flops_per_epoch: float, flops_per_s: float) -> dict:
@@ -242,7 +247,7 @@ def spec_for(model: str):
 
 
 def worker(model: str, kind: str, data: str, unl: str | None, cache: str, epochs: int,
-           threads: int, count_flops: bool, full: bool) -> dict:
+           threads: int, count_flops: bool, full: bool, precision: str = "float32") -> dict:
     """Train one model on one shape and return its measurements."""
     import threading
     import warnings
@@ -277,6 +282,8 @@ def worker(model: str, kind: str, data: str, unl: str | None, cache: str, epochs
     spec = spec_for(model)
     est = spec.build(kind)
     params = {"random_state": 0, "n_threads": threads}
+    if precision != "float32":
+        params["precision"] = precision
     n_counted = 1 if count_flops and not full else 0
     if not full:
         params.update(max_epochs=epochs + n_counted, early_stop=epochs + n_counted + 1)
@@ -292,10 +299,11 @@ def worker(model: str, kind: str, data: str, unl: str | None, cache: str, epochs
     sampler.join()
     # the matrix-product rate now, in this process with its threads: the
     # floor's rate under the same load as the epochs
-    rate = matmul_rate(threads) if n_counted else None
+    rate = matmul_rate(threads, precision=precision) if n_counted else None
     timed = durs[n_counted:]
     return {
         "model": model, "spec": spec.name, "shape": kind, "threads": threads,
+        "precision": precision,
         "epochs": len(durs), "timed_epochs": len(timed), "s_per_epoch": timed,
         "mean_s_per_epoch": sum(timed) / len(timed) if timed else None,
         "flops_per_epoch": box.get("flops"),
@@ -478,6 +486,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per model")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1, as each run of `run --jobs 2`)")
+    parser.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                        help="the estimators' precision (bfloat16: autocast, the opt-in; "
+                             "the floor then uses the bfloat16 product rate)")
     parser.add_argument("--no-flops", action="store_true",
                         help="do not count FLOPs (saves the counted first epoch)")
     parser.add_argument("--no-reference", action="store_true",
@@ -511,7 +522,8 @@ def main(argv=None):
     work.mkdir(parents=True, exist_ok=True)
     data = {k: _write_data(work, k) for k in kinds}
     why_no_mmsa = "--no-reference" if args.no_reference else mmsa_available()
-    print(f"# {args.threads} torch thread(s); {args.epochs} timed epoch(s) per model"
+    print(f"# {args.threads} torch thread(s); precision {args.precision}; "
+          f"{args.epochs} timed epoch(s) per model"
           f"{'' if args.no_flops else ' after one counted epoch'}; python "
           f"{sys.version.split()[0]}; data in {work}; load {os.getloadavg()[0]:.1f}")
     print(f"# reference implementation: "
@@ -527,7 +539,8 @@ def main(argv=None):
                 continue
             res = _spawn(["bench", name, kind, str(path), str(unl) if unl else None,
                           str(work / "cache"), args.epochs, args.threads,
-                          not (args.no_flops or args.full_fit), args.full_fit], args.timeout)
+                          not (args.no_flops or args.full_fit), args.full_fit,
+                          args.precision], args.timeout)
             res.setdefault("model", name)
             res.setdefault("shape", kind)
             res.setdefault("load", os.getloadavg()[0])

@@ -86,6 +86,7 @@ def _cmd_run(args) -> int:
         args.target, args.data, estimators=_names(args.estimators, "--estimators"),
         seeds=_seeds(args.seeds), variant=args.variant, ablations=args.ablations,
         quick=args.quick, tiny=args.tiny, jobs=args.jobs, threads=args.threads,
+        device=args.device, precision=args.precision,
         backend=args.backend, scheduler=args.scheduler, force=args.force,
         results=args.results, specs=args.specs, compare=args.compare, ci=args.ci,
         progress=not args.quiet, on_table=lambda rt: print(render(rt, args.format)),
@@ -214,7 +215,8 @@ def _cmd_tune(args) -> int:
         n_trials=DEFAULT_TRIALS if args.trials is None else args.trials,
         seeds=_seeds(args.seeds) or DEFAULT_SEEDS, metric=args.metric or DEFAULT_METRIC,
         random_state=args.random_state, results_dir=args.results, name=args.name,
-        out=args.out, jobs=args.jobs, threads=args.threads, backend=args.backend,
+        out=args.out, jobs=args.jobs, threads=args.threads, device=args.device,
+        precision=args.precision, backend=args.backend,
         scheduler=args.scheduler, force=args.force,
         quick=args.quick, tiny=args.tiny, progress=not args.quiet,
     )

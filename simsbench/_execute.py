@@ -28,7 +28,7 @@ import time
 import traceback
 from typing import Any
 
-from simsbench._defaults import QUICK_MAX_TRAIN
+from simsbench._defaults import QUICK_MAX_EVAL, QUICK_MAX_TRAIN
 from simsbench._requests import PlannedRun, RunnerError, _build, _one_line
 from simsbench.results import versions
 
@@ -61,7 +61,8 @@ def execute_run(planned: PlannedRun) -> tuple[dict, str]:
                     f"{req.data} changed while the grid ran (fingerprint differs)"
                 )
             if req.quick and not req.tiny:
-                dataset = dataset.subsample(QUICK_MAX_TRAIN, QUICK_MAX_TRAIN)
+                dataset = dataset.subsample(QUICK_MAX_TRAIN, QUICK_MAX_TRAIN,
+                                            max_eval=QUICK_MAX_EVAL)
             dataset = read_only(dataset)
             est, _ = _build(req, dataset.kind, planned.run_seed)
             if "n_threads" in est.get_params(deep=False):

@@ -161,6 +161,8 @@ def table_requests(
     variant: str = "reference",
     quick: bool = False,
     tiny: bool = False,
+    device: str = "cpu",
+    precision: str = "float32",
 ) -> list[RunRequest]:
     """The runs of one :class:`TableGrid`, deduplicated in order.
 
@@ -168,7 +170,8 @@ def table_requests(
     a tuned or user spec, joins the tables that take extra rows); a cell
     whose estimator has no spec is left out with a :class:`SuiteWarning`.
     The corrections table's task gets every configuration it needs (its
-    reference runs are the paper table's, shared by key).
+    reference runs are the paper table's, shared by key).  Deep estimators
+    run on ``device`` with ``precision``.
     """
     pairs = grid.pairs
     if estimators:
@@ -186,7 +189,8 @@ def table_requests(
         vmap = ({e: tuple(dict.fromkeys((variant, *grid.variants.get(e, ()))))}
                 if grid.corrections is not None and t == grid.corrections.task else None)
         for req in requests_for([(specs.estimator(e), task)], grid.data, quick=quick,
-                                tiny=tiny, seeds=seeds, variant=variant, variants=vmap):
+                                tiny=tiny, seeds=seeds, variant=variant, variants=vmap,
+                                device=device, precision=precision):
             if req not in requests:
                 requests.append(req)
     return requests

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from simsbench._defaults import QUICK_MAX_EPOCHS, QUICK_MAX_TRAIN
+from simsbench._defaults import QUICK_MAX_EPOCHS, QUICK_MAX_EVAL, QUICK_MAX_TRAIN
 from simsbench._version import __version__
 from simsbench.estimators._fidelity import apply_variant, variant_of
 from simsbench.estimators._fidelity import corrections as corrections_of
@@ -25,10 +25,13 @@ from simsbench.specs import EstimatorSpec, SpecError, TaskSpec, canonical, spec_
 
 __all__ = [
     "EXCLUDED_PARAMS",
+    "OMITTED_AT_DEFAULT",
+    "PRECISIONS",
     "PlannedRun",
     "RunRequest",
     "RunnerError",
     "correction_variants",
+    "check_device",
     "derive_seed",
     "finished_record",
     "plan_runs",
@@ -38,6 +41,14 @@ __all__ = [
 EXCLUDED_PARAMS = ("n_threads", "verbose")
 """Parameters that stay out of a run's ``params``: ``verbose`` does not change
 the result, ``n_threads`` is set by the runner (the key has ``threads``)."""
+
+OMITTED_AT_DEFAULT = {"precision": "float32"}
+"""Parameters added after records were first made, left out of a run's
+``params`` (and so of its key) at their default value: a record made before
+such a parameter existed keeps its key."""
+
+#: What ``--precision`` accepts (the deep estimators' ``precision``).
+PRECISIONS = ("float32", "bfloat16")
 
 
 class RunnerError(RuntimeError):
@@ -68,6 +79,10 @@ class RunRequest:
     quick: bool = False
     tiny: bool = False
     variant: str = "reference"
+    #: Torch device and arithmetic of a deep estimator's run (estimators
+    #: without these parameters ignore them).
+    device: str = "cpu"
+    precision: str = "float32"
 
     @property
     def mode(self) -> str:
@@ -130,6 +145,10 @@ def _extra_params(cls: type, req: RunRequest, run_seed: int, kind: str) -> dict[
                                else min(int(current), QUICK_MAX_EPOCHS))
     if "random_state" in defaults:
         extra["random_state"] = run_seed
+    if req.device != "cpu" and "device" in defaults:
+        extra["device"] = req.device
+    if req.precision != "float32" and "precision" in defaults:
+        extra["precision"] = req.precision
     return extra
 
 
@@ -186,6 +205,7 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict,
             base["variant"] = req.variant
         if req.quick:
             base["quick_max_train"] = QUICK_MAX_TRAIN
+            base["quick_max_eval"] = QUICK_MAX_EVAL
         try:
             est, variant = _build(req, data_info["kind"], run_seed)
         except Exception as exc:  # noqa: BLE001 - ImportError, SpecError...
@@ -199,7 +219,8 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict,
                                   data_info=data_info, n_threads=int(threads)))
             continue
         params = {k: v for k, v in est.get_params(deep=False).items()
-                  if k not in EXCLUDED_PARAMS}
+                  if k not in EXCLUDED_PARAMS
+                  and not (k in OMITTED_AT_DEFAULT and v == OMITTED_AT_DEFAULT[k])}
         cls = type(est)
         class_path = f"{cls.__module__}:{cls.__qualname__}"
         params_c = canonical(params)
@@ -209,6 +230,31 @@ def plan_runs(requests: Sequence[RunRequest], data_info: dict,
                               data_info=data_info, variant=variant, corrections=docs,
                               n_threads=int(threads)))
     return out
+
+
+def check_device(device: str, precision: str = "float32") -> None:
+    """One-line :class:`RunnerError` for a ``--device``/``--precision`` the
+    runs could not use (checked before any run; imports torch only for a
+    device other than ``"cpu"``)."""
+    if precision not in PRECISIONS:
+        raise RunnerError(f"--precision must be one of {', '.join(PRECISIONS)}, "
+                          f"got {precision!r}")
+    if device == "cpu":
+        return
+    try:
+        import torch
+    except ImportError:
+        raise RunnerError(f"--device {device}: torch is not installed") from None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise RunnerError(f"--device: {device!r} is not a torch device ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RunnerError(f"--device {device}: no CUDA device is available to this torch "
+                          f"({torch.__version__})")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise RunnerError(f"--device {device}: this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s)")
 
 
 def _one_line(exc: BaseException) -> str:
@@ -272,12 +318,15 @@ def requests_for(
     seeds: Sequence[int] | None = None,
     variant: str = "reference",
     variants: Mapping[str, Sequence[str]] | None = None,
+    device: str = "cpu",
+    precision: str = "float32",
 ) -> list[RunRequest]:
     """Expand (estimator, task) pairs over the task's seeds (the first only
     when ``quick``), deduplicated in order.
 
     Every run gets ``variant``, or, for an estimator named in ``variants``,
-    one run per listed variant (the corrections table)."""
+    one run per listed variant (the corrections table); every deep
+    estimator runs on ``device`` with ``precision``."""
     out: list[RunRequest] = []
     seen = set()
     for est, task in pairs:
@@ -287,8 +336,8 @@ def requests_for(
         for v, s in ((v, s) for v in (variants or {}).get(est.name, (variant,))
                      for s in task_seeds):
             req = RunRequest(est, task, data or task.data, int(s), quick=quick, tiny=tiny,
-                             variant=v)
-            ident = (est.name, task.name, req.data, req.seed, quick, tiny, v)
+                             variant=v, device=device, precision=precision)
+            ident = (est.name, task.name, req.data, req.seed, quick, tiny, v, device, precision)
             if ident not in seen:
                 seen.add(ident)
                 out.append(req)

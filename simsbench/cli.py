@@ -47,7 +47,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from simsbench._defaults import QUICK_MAX_EPOCHS, QUICK_MAX_TRAIN
+from simsbench._defaults import QUICK_MAX_EPOCHS, QUICK_MAX_EVAL, QUICK_MAX_TRAIN
 from simsbench._version import __version__
 from simsbench.estimators._fidelity import VARIANTS
 from simsbench.table_layouts import TABLES
@@ -69,12 +69,21 @@ def _add_common(p: argparse.ArgumentParser, specs: bool = True) -> None:
 
 
 def _add_parallel(p: argparse.ArgumentParser) -> None:
-    """--jobs, --threads, --backend and --scheduler (run and tune)."""
+    """--jobs, --threads, --device, --precision, --backend and --scheduler
+    (run and tune)."""
     p.add_argument("--jobs", "-j", type=int, default=1, metavar="N",
                    help="runs executed at once (results do not depend on it)")
     p.add_argument("--threads", type=int, default=1, metavar="N",
                    help="torch and BLAS threads of each run (default 1; results depend "
                         "on it, so it is part of each run's key)")
+    p.add_argument("--device", default="cpu", metavar="DEVICE",
+                   help="torch device of the deep estimators' runs: cpu (default), cuda, "
+                        "cuda:1... (part of each run's key)")
+    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+                   help="arithmetic of the deep estimators' forward passes: float32 "
+                        "(default, the reference's) or bfloat16 autocast (faster on "
+                        "CPUs with bfloat16 instructions and on GPUs; changes the "
+                        "numbers, and the tables say so)")
     p.add_argument("--backend", default="loky", metavar="NAME",
                    help="loky (default), threading or multiprocessing (joblib), or dask: "
                         "a Dask cluster (--scheduler), else a LocalCluster of --jobs "
@@ -122,7 +131,8 @@ def _parser() -> argparse.ArgumentParser:
                         "tables and synthetic:simsv2 for the v2 tables")
     p.add_argument("--quick", action="store_true",
                    help=f"smoke run: first seed only, at most {QUICK_MAX_EPOCHS} training "
-                        f"epoch(s) and at most {QUICK_MAX_TRAIN} training clips")
+                        f"epoch(s), at most {QUICK_MAX_TRAIN} training and "
+                        f"{QUICK_MAX_EVAL} validation and test clips each")
     _add_parallel(p)
     p.add_argument("--estimators", metavar="NAMES", default=None,
                    help="comma-separated estimator spec names: run only these rows "

@@ -41,6 +41,7 @@ from simsbench.runner import (
     RunnerError,
     RunRequest,
     check_backend,
+    check_device,
     run_grid,
 )
 from simsbench.specs import SpecSet, load_specs
@@ -151,6 +152,8 @@ def run_tables(
     tiny: bool = False,
     jobs: int = 1,
     threads: int = 1,
+    device: str = "cpu",
+    precision: str = "float32",
     backend: str = "loky",
     scheduler: str | None = None,
     force: bool = False,
@@ -183,6 +186,13 @@ def run_tables(
         Smoke runs (first seed only, capped epochs and training clips).
     jobs, threads, backend, scheduler, force
         As in :func:`simsbench.runner.run_grid`.
+    device : str, default="cpu"
+        Torch device of every deep estimator's runs (``"cuda"``,
+        ``"cuda:1"``...); part of each run's key.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of every deep estimator's forward passes (``"bfloat16"``:
+        autocast, an opt-in for speed that is not the reference
+        configuration; the tables say so).
     results : path, default="results"
     specs : sequence of path, default=()
         Extra spec folders (see :func:`~simsbench.specs.load_specs`).
@@ -204,6 +214,7 @@ def run_tables(
     if threads < 1:
         raise RunnerError(f"--threads must be >= 1, got {threads}")
     check_backend(backend)
+    check_device(device, precision)
     spec_set = load_specs(list(specs))
     for d in data:
         check_data(d)
@@ -216,7 +227,8 @@ def run_tables(
     runs = []
     for grid in grids:
         requests = table_requests(grid, spec_set, estimators=only, seeds=seeds,
-                                  variant=variant, quick=quick, tiny=tiny)
+                                  variant=variant, quick=quick, tiny=tiny,
+                                  device=device, precision=precision)
         if progress:
             print(f"simsbench: {grid.data}: {len(requests)} runs for "
                   f"{', '.join(grid.names)}", file=stream)

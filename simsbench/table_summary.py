@@ -23,6 +23,7 @@ __all__ = [
     "TableRow",
     "record_frame",
     "record_variant",
+    "run_settings",
 ]
 
 # --------------------------------------------------------------------------
@@ -97,6 +98,31 @@ VARIANT_TEXT = {
     "corrected": "corrected (every simsbench correction on; 'simsbench run corrections' "
                  "measures each against the reference)",
 }
+
+
+def run_settings(records: Sequence[Mapping]) -> list[str]:
+    """Header lines for runs made off the reference's float32 CPU arithmetic
+    (``--precision bfloat16``, ``--device cuda``): which rows, and how."""
+    found: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        params = r.get("params")
+        if not isinstance(params, Mapping):
+            continue
+        label = str(r.get("estimator_label", r.get("estimator", "?")))
+        precision = params.get("precision", "float32")
+        if precision != "float32":
+            found.setdefault(("precision", str(precision)), set()).add(label)
+        device = params.get("device", "cpu")
+        if device != "cpu":
+            found.setdefault(("device", str(device)), set()).add(label)
+    lines = []
+    for (what, value), rows in sorted(found.items()):
+        if what == "precision":
+            lines.append(f"Arithmetic: {value} autocast (--precision {value}), not the "
+                         f"reference's float32, in: " + ", ".join(sorted(rows)))
+        else:
+            lines.append(f"Device: {value} (--device {value}) in: " + ", ".join(sorted(rows)))
+    return lines
 
 
 def record_variant(record: Mapping) -> str | None:
@@ -274,10 +300,12 @@ def _header(table: TableDef, info: Mapping, records: Sequence[dict], compare: bo
             if custom:
                 lines.append("Rows whose spec overrides a correction parameter (custom "
                              "configuration): " + ", ".join(custom))
+        lines += run_settings(records)
         if mode and "quick" in mode:
             lines.append(
-                "QUICK SMOKE RUN: one seed, capped epochs and a subsampled training set; "
-                "these numbers check that everything runs, they are not benchmark results"
+                "QUICK SMOKE RUN: one seed, capped epochs, subsampled training, validation "
+                "and test sets; these numbers check that everything runs, they are not "
+                "benchmark results"
             )
     vers: dict[str, str] = {}
     for r in records:

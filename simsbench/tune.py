@@ -102,6 +102,8 @@ def tune(
     out: str | os.PathLike | None = None,
     jobs: int = 1,
     threads: int = 1,
+    device: str = "cpu",
+    precision: str = "float32",
     backend: str = "loky",
     scheduler: str | None = None,
     force: bool = False,
@@ -139,6 +141,9 @@ def tune(
         Write the tuned spec here instead.
     jobs, threads, backend, scheduler, force, progress, stream
         As :func:`simsbench.runner.run_grid`.
+    device, precision : str, default="cpu", "float32"
+        Torch device and arithmetic of every trial (as
+        :func:`simsbench.suite.run_tables`).
     quick, tiny : bool, default=False
         Smoke-run sizes, as ``simsbench run --quick``.
 
@@ -153,8 +158,9 @@ def tune(
     """
     from simsbench.datasets import load_dataset
     from simsbench.metrics import GREATER_IS_BETTER, metrics_for
-    from simsbench.runner import RunRequest, plan_runs, run_grid
+    from simsbench.runner import RunRequest, check_device, plan_runs, run_grid
 
+    check_device(device, precision)
     if out is not None and Path(out).suffix != ".toml":
         raise TuneError(f"--out: a .toml file name expected, got {out}")
     data = data or task.data
@@ -181,7 +187,8 @@ def tune(
         trial = dataclasses.replace(
             spec, name=f"{spec.name}@trial{i:0{width}d}", label=f"{spec.label} trial {i}",
             per_kind=per_kind, search={})
-        requests += [RunRequest(trial, tune_task, data, s, quick=quick, tiny=tiny)
+        requests += [RunRequest(trial, tune_task, data, s, quick=quick, tiny=tiny,
+                                device=device, precision=precision)
                      for s in seeds]
     if progress:
         print(f"simsbench: tune {spec.name} on {task.name} ({data}): {len(configs)} "

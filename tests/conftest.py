@@ -92,3 +92,14 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture
+def sims_file(tmp_path, monkeypatch):
+    """A 48/16/16-clip CH-SIMS-shaped MMSA pickle, with this test's own
+    feature cache and no extra spec folders."""
+    monkeypatch.setenv("SIMSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("SIMSBENCH_SPECS", raising=False)
+    sup, _ = make_synthetic_mmsa("sims", n_samples=(48, 16, 16), seq_lens=(6, 10, 8),
+                                 feature_dims=(16, 5, 7), random_state=2)
+    return str(write_mmsa(sup, tmp_path / "sims_tiny.pkl"))

@@ -191,3 +191,26 @@ def test_project_command(suite, tmp_path, capsys):
     with pytest.raises(SystemExit):
         suite.main(["--project", "--epoch-times", str(tmp_path / "missing.json")])
     assert "no file" in capsys.readouterr().err
+
+
+def test_bench_tune_prints_time_paired_test_and_optimism(tmp_path, monkeypatch, capsys):
+    """A tiny study end to end: the figures the closing note quotes, and a
+    second invocation that trains nothing."""
+    from simsbench.datasets import make_synthetic_mmsa, write_mmsa
+
+    monkeypatch.setenv("SIMSBENCH_CACHE_DIR", str(tmp_path / "cache"))
+    sup, _ = make_synthetic_mmsa("sims", n_samples=(48, 16, 16), seq_lens=(6, 10, 8),
+                                 feature_dims=(16, 5, 7), random_state=3)
+    data = str(write_mmsa(sup, tmp_path / "sims_tiny.pkl"))
+    bench = _module("bench_tune")
+    argv = ["lf_dnn", "--data", data, "--trials", "2", "--jobs", "1", "--quick", "--tiny",
+            "--results", str(tmp_path / "res")]
+    assert bench.main(argv) == 0
+    out = capsys.readouterr()
+    assert "study: 2 runs, elapsed" in out.out
+    assert "tuned - default:" in out.out and "paired t over" in out.out
+    assert "selection on test" in out.out and "optimism" in out.out
+    assert bench.main(argv) == 0
+    again = capsys.readouterr()
+    assert " ok in " not in again.err, again.err  # every run read back from the cache
+    assert "tuned - default:" in again.out

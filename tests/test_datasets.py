@@ -360,3 +360,17 @@ def test_subsample_keeps_valid_test_and_is_deterministic(tiny_v2):
     assert sub.fingerprint != tiny_v2.fingerprint and "subsampled" in sub.description
     assert set(sub["train"].ids) <= set(tiny_v2["train"].ids)
     assert tiny_v2.subsample(max_train=10_000) is tiny_v2
+
+
+def test_subsample_max_eval_caps_valid_and_test_only(tiny_v2):
+    """--quick's evaluation cap: valid and test get seeded subsets, and the
+    training subset is the one drawn without the cap."""
+    n_valid, n_test = tiny_v2["valid"].n_samples, tiny_v2["test"].n_samples
+    cap = min(n_valid, n_test) - 3
+    sub = tiny_v2.subsample(max_train=10, max_unlabelled=5, random_state=0, max_eval=cap)
+    plain = tiny_v2.subsample(max_train=10, max_unlabelled=5, random_state=0)
+    assert sub["valid"].n_samples == cap == sub["test"].n_samples
+    assert set(sub["test"].ids) <= set(tiny_v2["test"].ids)
+    np.testing.assert_array_equal(sub["train"].ids, plain["train"].ids)
+    assert "valid subsampled" in sub.description and "test subsampled" in sub.description
+    assert sub.fingerprint != plain.fingerprint

@@ -16,15 +16,6 @@ from simsbench.datasets import dataset_kind, make_synthetic_mmsa, write_mmsa
 from simsbench.results import data_slug, read_data_record
 
 
-@pytest.fixture
-def sims_file(tmp_path, monkeypatch):
-    monkeypatch.setenv("SIMSBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("SIMSBENCH_SPECS", raising=False)
-    sup, _ = make_synthetic_mmsa("sims", n_samples=(48, 16, 16), seq_lens=(6, 10, 8),
-                                 feature_dims=(16, 5, 7), random_state=2)
-    return str(write_mmsa(sup, tmp_path / "sims_tiny.pkl"))
-
-
 def test_cli_import_and_every_help_import_neither_pandas_nor_sklearn():
     code = textwrap.dedent("""
         import contextlib, io, sys

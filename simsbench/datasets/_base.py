@@ -302,20 +302,22 @@ class MultimodalDataset:
 
     def subsample(
         self, max_train: int | None = None, max_unlabelled: int | None = None,
-        random_state: int = 0,
+        random_state: int = 0, max_eval: int | None = None,
     ) -> MultimodalDataset:
         """A copy whose training (and unlabelled) part is a seeded random
         subset of at most ``max_train`` (``max_unlabelled``) clips.
 
-        Validation and test splits are kept whole.  Used by ``--quick`` smoke
-        runs; the description says so.
+        Validation and test splits are kept whole unless ``max_eval`` caps
+        each of them too.  Used by ``--quick`` smoke runs; the description
+        says so.
         """
         import dataclasses
 
         rng = np.random.RandomState(random_state)
         splits = dict(self.splits)
         notes = []
-        for name, cap in (("train", max_train), (UNLABELLED, max_unlabelled)):
+        for name, cap in (("train", max_train), (UNLABELLED, max_unlabelled),
+                          ("valid", max_eval), ("test", max_eval)):
             if cap is None or name not in splits or splits[name].n_samples <= cap:
                 continue
             sp = splits[name]

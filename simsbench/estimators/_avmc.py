@@ -156,6 +156,7 @@ class AVMC(_AVMCBase):
         selection="reference",
         validation_fraction=0.2,
         device="cpu",
+        precision="float32",
         random_state=None,
         verbose=0,
         n_threads=None,
@@ -187,6 +188,7 @@ class AVMC(_AVMCBase):
         self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads
@@ -372,6 +374,7 @@ class AVMCSemi(_AVMCBase):
         selection="reference",
         validation_fraction=0.2,
         device="cpu",
+        precision="float32",
         random_state=None,
         verbose=0,
         n_threads=None,
@@ -404,6 +407,7 @@ class AVMCSemi(_AVMCBase):
         self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads

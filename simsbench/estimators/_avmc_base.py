@@ -23,6 +23,7 @@ from simsbench.estimators._constraints import (
 from simsbench.estimators._deep import SimsNet
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators._multitask import MultiTaskRegressor
+from simsbench.estimators._net import to_float32
 from simsbench.estimators.modules._avmc import HEAD_INDEX, AVMCModule
 
 # ---------------------------------------------------------------------------
@@ -52,8 +53,10 @@ class _MixupNet(SimsNet):
         Xi, yi = unpack_data(batch)
         Xi = to_tensor(Xi, device=self.device)
         yi = to_tensor(yi, device=self.device)
-        reps = self.module_.encode(**Xi)
-        y_pred = self.module_.heads(reps)
+        with self.autocast():
+            reps = self.module_.encode(**Xi)
+            y_pred = self.module_.heads(reps)
+        reps, y_pred = to_float32(reps), to_float32(y_pred)
         return Xi, yi, reps, y_pred, self.criterion_(y_pred, yi)
 
 
@@ -70,7 +73,8 @@ class _AVMCNet(_MixupNet):
         if self.mixup_level == "representation":
             mixed = dict(reps)
             mixed[modality] = lam * reps[modality] + (1 - lam) * reps[modality][perm]
-            y_pred = module.heads(mixed)
+            with self.autocast():
+                y_pred = to_float32(module.heads(mixed))
         else:  # input level: the features the encoder sees
             Xm = dict(Xi)
             x = Xi[modality]
@@ -78,7 +82,8 @@ class _AVMCNet(_MixupNet):
             key = LENGTH_KEYS[modality]
             if key in Xi:
                 Xm[key] = torch.maximum(Xi[key], Xi[key][perm.to(Xi[key].device)])
-            y_pred = module(**Xm)
+            with self.autocast():
+                y_pred = to_float32(module(**Xm))
         # Loss-mixed criterion: the M head and the mixed modality's head are
         # scored against both targets; the other heads against their own.
         y_perm = y2.clone()
@@ -141,7 +146,9 @@ class _AVMCSemiNet(_MixupNet):
         perm = perm.to(f.device)
         f_mix = lam * f + (1 - lam) * f[perm]
         p_mix = lam * p + (1 - lam) * p[perm]  # not detached, as the reference
-        return (module.head(modality, f_mix) - p_mix).abs().mean()
+        with self.autocast():
+            head = to_float32(module.head(modality, f_mix))
+        return (head - p_mix).abs().mean()
 
     def _zero_stale_grads(self):
         """Zero-filled gradients for every parameter the optimizer has

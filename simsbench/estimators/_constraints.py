@@ -287,6 +287,7 @@ SHARED = {
     "selection": [StrOptions({"reference", "weighted"})],
     "validation_fraction": [_Interval(numbers.Real, 0, 1, closed="neither")],
     "device": [str],
+    "precision": [StrOptions({"float32", "bfloat16"})],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "n_threads": [positive_int(), None],

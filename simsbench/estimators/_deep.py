@@ -60,7 +60,13 @@ from simsbench.estimators._dataset import to_tensors as _to_tensors
 from simsbench.estimators._docstrings import _ATTRIBUTES_DOC, _COMMON_DOC, _MULTITASK_DOC
 from simsbench.estimators._fidelity import Correction
 from simsbench.estimators._inputs import check_X, check_y, lengths_of, masked_mean
-from simsbench.estimators._net import SimsNet, TaskLoss, count_parameters
+from simsbench.estimators._net import (
+    SimsNet,
+    TaskLoss,
+    count_parameters,
+    mixed_precision,
+    to_float32,
+)
 from simsbench.estimators._net import torch_threads as _torch_threads
 from simsbench.estimators._net import user_interrupt as _user_interrupt
 from simsbench.utils.tags import as_simsbench_tags, declared_modalities
@@ -186,6 +192,10 @@ class DeepRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         lens = {m: int(s) for m, s in zip(MODALITIES, seq_lens) if m in mods}
         return self._build_module(dims, lens)
 
+    def _precision(self) -> str:
+        """``precision`` (``"float32"`` for subclasses without the parameter)."""
+        return getattr(self, "precision", "float32")
+
     def _selection(self) -> str:
         """The ``selection`` rule (checked with the other parameters in ``fit``)."""
         return self.selection
@@ -298,6 +308,7 @@ class DeepRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
             train_split=split,
             callbacks=callbacks,
             device=self.device,
+            precision=self._precision(),
             verbose=int(self.verbose),
         )
         kwargs.update(self._net_kwargs())
@@ -349,11 +360,12 @@ class DeepRegressor(RegressorMixin, BaseEstimator, metaclass=ABCMeta):
         module.eval()
         outs = []
         device = self.net_.device
-        with _torch_threads(self.n_threads), torch.inference_mode():
+        with (_torch_threads(self.n_threads), torch.inference_mode(),
+              mixed_precision(self._precision(), device)):
             for Xi, _ in BatchIterator(ds, batch_size=max(self.batch_size, 256)):
                 Xi = {k: v.to(device) for k, v in Xi.items()}
                 out = module(**Xi) if method is None else getattr(module, method)(**Xi)
-                outs.append(out)
+                outs.append(to_float32(out))
         module.train(was_training)
         return outs
 

@@ -36,6 +36,12 @@ _COMMON_DOC = """
         when ``fit`` gets no ``X_valid``.
     device : str, default="cpu"
         Torch device.
+    precision : {"float32", "bfloat16"}, default="float32"
+        Arithmetic of the forward passes.  ``"bfloat16"`` runs them under
+        ``torch.autocast`` (matrix products and LSTMs in bfloat16, weights,
+        gradients, optimizer state and losses in float32): an opt-in for
+        speed on CPUs with bfloat16 instructions and on GPUs; it changes the
+        numbers, so it is not the reference configuration.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, shuffling, dropout and the internal split; the same
         int gives bit-identical predictions on CPU.

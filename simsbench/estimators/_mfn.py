@@ -163,6 +163,7 @@ class MFN(_SequenceFusionRegressor):
         selection="reference",
         validation_fraction=0.2,
         device="cpu",
+        precision="float32",
         random_state=None,
         verbose=0,
         n_threads=None,
@@ -186,6 +187,7 @@ class MFN(_SequenceFusionRegressor):
         self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads
@@ -330,6 +332,7 @@ class GraphMFN(_SequenceFusionRegressor):
         selection="reference",
         validation_fraction=0.2,
         device="cpu",
+        precision="float32",
         random_state=None,
         verbose=0,
         n_threads=None,
@@ -353,6 +356,7 @@ class GraphMFN(_SequenceFusionRegressor):
         self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads

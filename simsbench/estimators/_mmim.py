@@ -249,6 +249,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         selection="reference",
         validation_fraction=0.2,
         device="cpu",
+        precision="float32",
         random_state=None,
         verbose=0,
         n_threads=None,
@@ -288,6 +289,7 @@ class MMIM(BertFamilyMixin, DeepRegressor):
         self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads

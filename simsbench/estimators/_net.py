@@ -17,7 +17,15 @@ from skorch import NeuralNet
 
 from simsbench.estimators._dataset import TensorDictDataset
 
-__all__ = ["SimsNet", "TaskLoss", "count_parameters", "torch_threads", "user_interrupt"]
+__all__ = [
+    "SimsNet",
+    "TaskLoss",
+    "count_parameters",
+    "mixed_precision",
+    "to_float32",
+    "torch_threads",
+    "user_interrupt",
+]
 
 
 class TaskLoss(torch.nn.Module):
@@ -73,13 +81,27 @@ class SimsNet(NeuralNet):
     """
 
     def __init__(self, *args, accumulation_steps=1, grad_clip_value=None,
-                 grad_clip_norm=None, clip_per="step", accumulation_tail="apply", **kwargs):
+                 grad_clip_norm=None, clip_per="step", accumulation_tail="apply",
+                 precision="float32", **kwargs):
         super().__init__(*args, **kwargs)
         self.accumulation_steps = accumulation_steps
         self.grad_clip_value = grad_clip_value
         self.grad_clip_norm = grad_clip_norm
         self.clip_per = clip_per
         self.accumulation_tail = accumulation_tail
+        self.precision = precision
+
+    def autocast(self):
+        """The context the module's forward passes run in: ``torch.autocast``
+        to bfloat16 when ``precision="bfloat16"``, else a no-op."""
+        return mixed_precision(self.precision, self.device)
+
+    def infer(self, x, **fit_params):
+        if self.precision == "float32":
+            return super().infer(x, **fit_params)
+        with self.autocast():
+            out = super().infer(x, **fit_params)
+        return to_float32(out)
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDictDataset):
@@ -125,6 +147,28 @@ class SimsNet(NeuralNet):
                 # (n_batches mod U) batches' gradients are discarded.
                 self.optimizer_.zero_grad(set_to_none=True)
             self._pending = 0
+
+
+def mixed_precision(precision: str, device="cpu"):
+    """``torch.autocast`` to bfloat16 on ``device``'s type when ``precision``
+    is ``"bfloat16"``; a no-op context for ``"float32"``."""
+    if precision == "float32":
+        return contextlib.nullcontext()
+    kind = torch.device(device).type if device is not None else "cpu"
+    return torch.autocast(device_type=kind, dtype=torch.bfloat16)
+
+
+def to_float32(out):
+    """``out`` (a tensor, or tuples/lists/dicts of them) with every
+    lower-precision floating tensor cast to float32, so that losses, metrics
+    and predictions are computed in float32 whatever the forward ran in."""
+    if isinstance(out, torch.Tensor):
+        return out.float() if out.is_floating_point() and out.dtype != torch.float64 else out
+    if isinstance(out, tuple | list):
+        return type(out)(to_float32(o) for o in out)
+    if isinstance(out, dict):
+        return {k: to_float32(v) for k, v in out.items()}
+    return out
 
 
 def count_parameters(module: torch.nn.Module, trainable: bool = True) -> int:

@@ -215,6 +215,7 @@ post_vision_dropout : float
         selection="reference",
         validation_fraction=0.2,
         device="cpu",
+        precision="float32",
         random_state=None,
         verbose=0,
         n_threads=None,
@@ -257,6 +258,7 @@ post_vision_dropout : float
         self.selection = selection
         self.validation_fraction = validation_fraction
         self.device = device
+        self.precision = precision
         self.random_state = random_state
         self.verbose = verbose
         self.n_threads = n_threads

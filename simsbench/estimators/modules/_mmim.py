@@ -51,8 +51,12 @@ def _logdet_cov(z: torch.Tensor, guard: bool = False):
     """
     if guard and z.shape[0] <= z.shape[1]:
         return None
-    c = z - z.mean(dim=0, keepdim=True)
-    cov = c.t() @ c / z.shape[0]
+    # in float32 even under bfloat16 autocast (precision="bfloat16"): torch
+    # has no low-precision determinant, and it is ill-conditioned anyway
+    with torch.autocast(device_type=z.device.type, enabled=False):
+        z = z.float()
+        c = z - z.mean(dim=0, keepdim=True)
+        cov = c.t() @ c / z.shape[0]
     if not guard:
         return torch.logdet(cov)
     sign, logabs = torch.linalg.slogdet(cov)
