@@ -37,18 +37,31 @@ if str(ROOT) not in sys.path:
 
 
 def study_time(records) -> dict:
-    """Elapsed and summed run time of a study's records (seconds)."""
+    """Wall and summed run time of a study's records (seconds).
+
+    The wall time is the length of the union of the runs' ``[start, end]``
+    intervals: a study stopped and resumed later (the cache keeps every
+    finished trial) is timed without the pause between its segments.
+    """
     spans = []
     for r in records:
         if not r or "created" not in r:
             continue
         end = datetime.fromisoformat(r["created"]).timestamp()
         wall = float(r.get("wall_time") or r.get("fit_time") or 0.0)
-        spans.append((end - wall, end, wall))
+        spans.append((end - wall, end))
     if not spans:
         return {"elapsed_s": None, "run_s": 0.0, "runs": 0}
-    return {"elapsed_s": max(e for _, e, _ in spans) - min(s for s, _, _ in spans),
-            "run_s": sum(w for *_, w in spans), "runs": len(spans)}
+    busy, cur_start, cur_end = 0.0, None, None
+    for start, end in sorted(spans):
+        if cur_end is None or start > cur_end:
+            if cur_end is not None:
+                busy += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    busy += cur_end - cur_start
+    return {"elapsed_s": busy, "run_s": sum(e - s for s, e in spans), "runs": len(spans)}
 
 
 def default_vs_tuned(base, tuned, task, data, results, jobs, metric, quick=False, tiny=False):
@@ -104,7 +117,7 @@ def main(argv=None) -> int:
         print(f"\n## {spec.label} ({name}) on {data}: {len(res.configurations)} trials x "
               f"{len(res.seeds)} tuning seeds")
         print(f"study: {times['runs']} runs, elapsed {_fmt_s(times['elapsed_s'])} "
-              f"(first start to last end, from the records), summed run time "
+              f"(wall time while any of its runs ran, from the records), summed run time "
               f"{_fmt_s(times['run_s'])}; this call {_fmt_s(this_call)}; "
               f"load {os.getloadavg()[0]:.1f}")
         print(f"selected: trial {res.best} -> {res.spec_path}")

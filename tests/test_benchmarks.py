@@ -214,3 +214,16 @@ def test_bench_tune_prints_time_paired_test_and_optimism(tmp_path, monkeypatch, 
     again = capsys.readouterr()
     assert " ok in " not in again.err, again.err  # every run read back from the cache
     assert "tuned - default:" in again.out
+
+
+def test_study_time_leaves_out_the_pause_of_a_resumed_study():
+    bench = _module("bench_tune")
+    recs = [  # two overlapping runs, then one after an hour's pause
+        {"created": "2026-01-01T10:01:00+00:00", "wall_time": 60.0},
+        {"created": "2026-01-01T10:01:30+00:00", "wall_time": 60.0},
+        {"created": "2026-01-01T11:05:00+00:00", "wall_time": 120.0},
+        None,
+    ]
+    t = bench.study_time(recs)
+    assert t["runs"] == 3 and t["run_s"] == 240.0
+    assert t["elapsed_s"] == 90.0 + 120.0
