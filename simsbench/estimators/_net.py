@@ -94,10 +94,11 @@ class SimsNet(NeuralNet):
     def autocast(self):
         """The context the module's forward passes run in: ``torch.autocast``
         to bfloat16 when ``precision="bfloat16"``, else a no-op."""
-        return mixed_precision(self.precision, self.device)
+        # getattr: a net pickled before the parameter existed is float32
+        return mixed_precision(getattr(self, "precision", "float32"), self.device)
 
     def infer(self, x, **fit_params):
-        if self.precision == "float32":
+        if getattr(self, "precision", "float32") == "float32":
             return super().infer(x, **fit_params)
         with self.autocast():
             out = super().infer(x, **fit_params)
