@@ -196,6 +196,7 @@ def test_project_command(suite, tmp_path, capsys):
 def test_bench_tune_prints_time_paired_test_and_optimism(tmp_path, monkeypatch, capsys):
     """A tiny study end to end: the figures the closing note quotes, and a
     second invocation that trains nothing."""
+    pytest.importorskip("torch")
     from simsbench.datasets import make_synthetic_mmsa, write_mmsa
 
     monkeypatch.setenv("SIMSBENCH_CACHE_DIR", str(tmp_path / "cache"))
