@@ -29,15 +29,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SHAPES = {"sims": "sims", "v2": "simsv2"}
-#: class name -> built-in spec name
-SPECS = {
-    "LFDNN": "lf_dnn", "EFLSTM": "ef_lstm", "LMF": "lmf", "TFN": "tfn", "MFN": "mfn",
-    "GraphMFN": "graph_mfn", "MulT": "mult", "MISA": "misa", "MMIM": "mmim",
-    "SelfMM": "self_mm", "MLFDNN": "mlf_dnn", "MTFN": "mtfn", "MLMF": "mlmf",
-    "AVMC": "avmc", "AVMCSemi": "avmc_semi",
-}
+from bench_training import SHAPES, spec_for  # noqa: E402  (a sibling script)
 
 
 def cpu_bf16() -> str:
@@ -76,7 +70,6 @@ def main(argv=None) -> int:
     import torch
 
     from simsbench.datasets import load_dataset
-    from simsbench.specs import load_specs
 
     warnings.simplefilter("ignore")
     torch.set_num_threads(args.threads)
@@ -88,9 +81,8 @@ def main(argv=None) -> int:
             ds.X("test"))
     data = tuple({k: np.asarray(v) for k, v in d.items()} if isinstance(d, dict) else d
                  for d in data)
-    specs = load_specs()
     for precision in ("float32", "bfloat16"):  # warm-up: first-call costs of each path
-        one_fit(specs.estimator("lf_dnn"), kind, data, precision, args.threads)
+        one_fit(spec_for("LFDNN"), kind, data, precision, args.threads)
     print(f"# bench_precision: {kind} shapes, {len(data[1])} training, "
           f"{len(data[3])} validation and {len(data[4]['text'])} test clips; "
           f"{args.threads} thread(s); float32 and "
@@ -101,9 +93,7 @@ def main(argv=None) -> int:
     print(head)
     print("-" * len(head))
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        if name not in SPECS:
-            parser.error(f"--models: unknown model {name!r}; choose from {', '.join(SPECS)}")
-        spec = specs.estimator(SPECS[name])
+        spec = spec_for(name)  # exits naming the model when no spec has that class
         times = {"float32": [], "bfloat16": []}
         preds = {}
         try:

@@ -96,8 +96,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
+    from simsbench.datasets import dataset_kind
     from simsbench.specs import load_specs
-    from simsbench.tune import DEFAULT_METRIC, optimism, tune
+    from simsbench.tune import DEFAULT_METRIC, default_task, optimism, tune
 
     specs = load_specs()
     print(f"# bench_tune: {args.trials} trials per study, --jobs {args.jobs}, "
@@ -105,10 +106,7 @@ def main(argv=None) -> int:
     for name in args.estimators:
         spec = specs.estimator(name)
         data = args.data or "synthetic:sims"
-        from simsbench.datasets import dataset_kind
-
-        kind = dataset_kind(data)
-        task = specs.task("simsv2_multimodal" if kind == "simsv2" else "sims_multimodal")
+        task = specs.task(default_task(dataset_kind(data)))
         t0 = time.perf_counter()
         res = tune(spec, task, data, n_trials=args.trials, results_dir=args.results,
                    jobs=args.jobs, quick=args.quick, tiny=args.tiny, progress=True)

@@ -197,7 +197,7 @@ def _cmd_tune(args) -> int:
     from simsbench._data_record import check_data
     from simsbench.datasets import dataset_kind
     from simsbench.specs import load_specs
-    from simsbench.tune import DEFAULT_METRIC, DEFAULT_SEEDS, DEFAULT_TRIALS, tune
+    from simsbench.tune import DEFAULT_METRIC, DEFAULT_SEEDS, DEFAULT_TRIALS, default_task, tune
 
     if args.jobs < 1:
         raise CLIError(f"--jobs must be >= 1, got {args.jobs}")
@@ -209,7 +209,7 @@ def _cmd_tune(args) -> int:
         task = specs.task(args.task)
     else:
         kind = dataset_kind(args.data) if args.data else "sims"
-        task = specs.task("simsv2_multimodal" if kind == "simsv2" else "sims_multimodal")
+        task = specs.task(default_task(kind))
     result = tune(
         spec, task, args.data,
         n_trials=DEFAULT_TRIALS if args.trials is None else args.trials,

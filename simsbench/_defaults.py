@@ -1,6 +1,10 @@
 """Sizes of the ``--quick`` smoke runs, in a module that imports nothing, so
 that the command line's help can name them without importing the runner."""
 
+PRECISIONS = ("float32", "bfloat16")
+"""The deep estimators' ``precision`` values (``--precision``); the first is
+the default and the reference's arithmetic."""
+
 QUICK_MAX_EPOCHS = 1
 """Epoch cap of ``--quick`` runs (estimators with a ``max_epochs`` parameter)."""
 QUICK_MAX_TRAIN = 400

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from simsbench._defaults import QUICK_MAX_EPOCHS, QUICK_MAX_EVAL, QUICK_MAX_TRAIN
+from simsbench._defaults import PRECISIONS, QUICK_MAX_EPOCHS, QUICK_MAX_EVAL, QUICK_MAX_TRAIN
 from simsbench._version import __version__
 from simsbench.estimators._fidelity import apply_variant, variant_of
 from simsbench.estimators._fidelity import corrections as corrections_of
@@ -46,9 +46,6 @@ OMITTED_AT_DEFAULT = {"precision": "float32"}
 """Parameters added after records were first made, left out of a run's
 ``params`` (and so of its key) at their default value: a record made before
 such a parameter existed keeps its key."""
-
-#: What ``--precision`` accepts (the deep estimators' ``precision``).
-PRECISIONS = ("float32", "bfloat16")
 
 
 class RunnerError(RuntimeError):

@@ -47,7 +47,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from simsbench._defaults import QUICK_MAX_EPOCHS, QUICK_MAX_EVAL, QUICK_MAX_TRAIN
+from simsbench._defaults import PRECISIONS, QUICK_MAX_EPOCHS, QUICK_MAX_EVAL, QUICK_MAX_TRAIN
 from simsbench._version import __version__
 from simsbench.estimators._fidelity import VARIANTS
 from simsbench.table_layouts import TABLES
@@ -79,7 +79,7 @@ def _add_parallel(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", metavar="DEVICE",
                    help="torch device of the deep estimators' runs: cpu (default), cuda, "
                         "cuda:1... (part of each run's key)")
-    p.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
+    p.add_argument("--precision", default=PRECISIONS[0], choices=PRECISIONS,
                    help="arithmetic of the deep estimators' forward passes: float32 "
                         "(default, the reference's) or bfloat16 autocast (faster on "
                         "CPUs with bfloat16 instructions and on GPUs; changes the "

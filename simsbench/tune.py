@@ -63,6 +63,7 @@ __all__ = [
     "DEFAULT_METRIC",
     "DEFAULT_SEEDS",
     "DEFAULT_TRIALS",
+    "default_task",
     "TUNE_TASK_SUFFIX",
     "TuneError",
     "TuneResult",
@@ -83,6 +84,14 @@ DEFAULT_SEEDS = (1111, 1112, 1113)
 seeds the tables use, so a tuned row is scored on seeds it was not chosen on."""
 DEFAULT_METRIC = "mae"
 """Selection metric: MMSA's ``KeyEval = "Loss"`` (the L1 loss, i.e. MAE)."""
+
+
+def default_task(kind: str) -> str:
+    """The task a study tunes on by default: the multimodal task of the
+    data's kind (``sims_multimodal`` or ``simsv2_multimodal``)."""
+    return "simsv2_multimodal" if kind == "simsv2" else "sims_multimodal"
+
+
 TUNE_TASK_SUFFIX = "@tune"
 """Trials run on ``<task>@tune``: a task of their own, so they never turn into
 rows of a table, and their run seeds differ from the table's."""

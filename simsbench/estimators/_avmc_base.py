@@ -23,7 +23,6 @@ from simsbench.estimators._constraints import (
 from simsbench.estimators._deep import SimsNet
 from simsbench.estimators._inputs import lengths_of
 from simsbench.estimators._multitask import MultiTaskRegressor
-from simsbench.estimators._net import to_float32
 from simsbench.estimators.modules._avmc import HEAD_INDEX, AVMCModule
 
 # ---------------------------------------------------------------------------
@@ -53,10 +52,13 @@ class _MixupNet(SimsNet):
         Xi, yi = unpack_data(batch)
         Xi = to_tensor(Xi, device=self.device)
         yi = to_tensor(yi, device=self.device)
-        with self.autocast():
-            reps = self.module_.encode(**Xi)
-            y_pred = self.module_.heads(reps)
-        reps, y_pred = to_float32(reps), to_float32(y_pred)
+        module = self.module_
+
+        def encode_and_heads(**inputs):
+            reps = module.encode(**inputs)
+            return reps, module.heads(reps)
+
+        reps, y_pred = self.forward_in_precision(encode_and_heads, **Xi)
         return Xi, yi, reps, y_pred, self.criterion_(y_pred, yi)
 
 
@@ -73,8 +75,7 @@ class _AVMCNet(_MixupNet):
         if self.mixup_level == "representation":
             mixed = dict(reps)
             mixed[modality] = lam * reps[modality] + (1 - lam) * reps[modality][perm]
-            with self.autocast():
-                y_pred = to_float32(module.heads(mixed))
+            y_pred = self.forward_in_precision(module.heads, mixed)
         else:  # input level: the features the encoder sees
             Xm = dict(Xi)
             x = Xi[modality]
@@ -82,8 +83,7 @@ class _AVMCNet(_MixupNet):
             key = LENGTH_KEYS[modality]
             if key in Xi:
                 Xm[key] = torch.maximum(Xi[key], Xi[key][perm.to(Xi[key].device)])
-            with self.autocast():
-                y_pred = to_float32(module(**Xm))
+            y_pred = self.forward_in_precision(module, **Xm)
         # Loss-mixed criterion: the M head and the mixed modality's head are
         # scored against both targets; the other heads against their own.
         y_perm = y2.clone()
@@ -146,8 +146,7 @@ class _AVMCSemiNet(_MixupNet):
         perm = perm.to(f.device)
         f_mix = lam * f + (1 - lam) * f[perm]
         p_mix = lam * p + (1 - lam) * p[perm]  # not detached, as the reference
-        with self.autocast():
-            head = to_float32(module.head(modality, f_mix))
+        head = self.forward_in_precision(module.head, modality, f_mix)
         return (head - p_mix).abs().mean()
 
     def _zero_stale_grads(self):

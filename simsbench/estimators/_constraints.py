@@ -29,6 +29,7 @@ from sklearn.utils._param_validation import (
     validate_parameter_constraints,
 )
 
+from simsbench._defaults import PRECISIONS
 from simsbench.datasets import MODALITIES
 
 __all__ = [
@@ -287,7 +288,7 @@ SHARED = {
     "selection": [StrOptions({"reference", "weighted"})],
     "validation_fraction": [_Interval(numbers.Real, 0, 1, closed="neither")],
     "device": [str],
-    "precision": [StrOptions({"float32", "bfloat16"})],
+    "precision": [StrOptions(set(PRECISIONS))],
     "random_state": ["random_state"],
     "verbose": ["verbose"],
     "n_threads": [positive_int(), None],

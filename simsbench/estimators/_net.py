@@ -91,18 +91,20 @@ class SimsNet(NeuralNet):
         self.accumulation_tail = accumulation_tail
         self.precision = precision
 
-    def autocast(self):
-        """The context the module's forward passes run in: ``torch.autocast``
-        to bfloat16 when ``precision="bfloat16"``, else a no-op."""
+    def forward_in_precision(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` -- a forward pass of (part of) the module
+        -- in the net's ``precision``: under ``torch.autocast`` to bfloat16
+        for ``"bfloat16"``, its floating outputs cast back to float32."""
         # getattr: a net pickled before the parameter existed is float32
-        return mixed_precision(getattr(self, "precision", "float32"), self.device)
+        precision = getattr(self, "precision", "float32")
+        if precision == "float32":
+            return fn(*args, **kwargs)
+        with mixed_precision(precision, self.device):
+            out = fn(*args, **kwargs)
+        return to_float32(out)
 
     def infer(self, x, **fit_params):
-        if getattr(self, "precision", "float32") == "float32":
-            return super().infer(x, **fit_params)
-        with self.autocast():
-            out = super().infer(x, **fit_params)
-        return to_float32(out)
+        return self.forward_in_precision(super().infer, x, **fit_params)
 
     def get_dataset(self, X, y=None):
         if isinstance(X, TensorDictDataset):

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 
 import torch
 from torch import nn
@@ -319,16 +318,14 @@ class TensorFusion(nn.Module):
         self._workspace = _Workspace()
 
     def forward(self, audio=None, vision=None, text=None):
-        present = [x for x in (audio, vision, text) if x is not None]
-        B = present[0].shape[0]
         W, b = self.linear.weight, self.linear.bias
-        autocast = torch.is_autocast_enabled(W.device.type)
-        if autocast:
+        if torch.is_autocast_enabled(W.device.type):
             # The fused layer is a custom autograd function that writes into
             # float32 buffers: under precision="bfloat16" it stays float32.
             audio, vision, text = (None if x is None else x.to(W.dtype)
                                    for x in (audio, vision, text))
-            present = [x for x in (audio, vision, text) if x is not None]
+        present = [x for x in (audio, vision, text) if x is not None]
+        B = present[0].shape[0]
         like = present[0]
         a = _augment(audio, B, like)
         v = _augment(vision, B, like)
@@ -340,7 +337,7 @@ class TensorFusion(nn.Module):
             mask, scale = dropout_mask((B, a.shape[1], v.shape[1] * t.shape[1]),
                                        self.dropout, ws)
         direct = self.direct_grad and ws is not None
-        with torch.autocast(W.device.type, enabled=False) if autocast else nullcontext():
+        with torch.autocast(W.device.type, enabled=False):
             return TensorFusionLinear.apply(a, v, t, W, b, mask, scale, direct, ws)
 
     def release_buffers(self):
