@@ -20,7 +20,11 @@ and a run's overhead from ``bench_training.py --json`` (``--epoch-times``).
 Runs of classical models take their measured ``wall_time`` from the
 records.  The wall time with ``--jobs N`` is the schedule of the runs, in
 the command's order, on ``N`` workers (each run to the worker free first),
-dataset after dataset, as ``run tables`` works.
+dataset after dataset, as ``run tables`` works.  The same schedule is also
+printed with every epoch at its arithmetic floor (bench_training's FLOPs of
+the epoch at this CPU's matrix-product rate): no implementation of the same
+arithmetic on this CPU can run the suite faster.  A model with no record
+on one dataset takes its epoch counts from the other (labelled so).
 
 Usage::
 
@@ -196,7 +200,10 @@ def epochs_for(run: dict, measured: list[dict], assumed: float) -> tuple[float, 
     ``ASSUMED: ...``): the mean over records of the same model, task and
     variant, else of the same model and task, else of the same model and
     variant on the dataset, else of the same model on the dataset, else
-    ``assumed``."""
+    ``assumed``.  Without a record of the model on the run's dataset, the
+    counts of the same model (same variant first) on the other dataset
+    stand in, labelled ``measured on <kind>``: early stopping on the same
+    patience, a closer guess than the median of other models."""
     steps = (
         ("measured", lambda m: m["task"] == run["task"] and m["variant"] == run["variant"]),
         ("measured, reference configuration's",
@@ -204,12 +211,19 @@ def epochs_for(run: dict, measured: list[dict], assumed: float) -> tuple[float, 
         ("measured, on other tasks", lambda m: m["variant"] == run["variant"]),
         ("measured, on other tasks and configurations", lambda m: True),
     )
-    same = [m for m in measured if m["kind"] == run["kind"]
-            and m["estimator"] == run["estimator"] and m["epochs"]]
+    model = [m for m in measured if m["estimator"] == run["estimator"] and m["epochs"]]
+    same = [m for m in model if m["kind"] == run["kind"]]
     for label, keep in steps:
         hits = [m["epochs"] for m in same if keep(m)]
         if hits:
             return sum(hits) / len(hits), f"{label} (n={len(hits)})"
+    other = [m for m in model if m["kind"] != run["kind"]]
+    for keep in (lambda m: m["variant"] == run["variant"], lambda m: True):
+        hits = [m for m in other if keep(m)]
+        if hits:
+            kinds = ", ".join(sorted({m["kind"] for m in hits}))
+            return (sum(m["epochs"] for m in hits) / len(hits),
+                    f"measured on {kinds} (n={len(hits)})")
     return assumed, "ASSUMED"
 
 
@@ -225,6 +239,9 @@ def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
     in ``not_trained`` (``(class, kind) -> why``) none.  Returns the
     runs with ``epochs``, ``epochs_source``, ``s_per_run`` and ``note``
     (what was assumed) added; ``s_per_run`` is None where nothing was measured.
+    ``floor_s_per_run`` is the same run at its arithmetic floor
+    (``epochs * floor_s``, bench_training's FLOPs of an epoch at this CPU's
+    matrix-product rate), None where no floor was measured.
     """
     from simsbench.tables import TABLES
 
@@ -235,11 +252,13 @@ def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
         assumed_epochs = _median(counts) if counts else None
     out = []
     for run in runs:
-        res = dict(run, epochs=None, epochs_source="", s_per_run=None, note="")
+        res = dict(run, epochs=None, epochs_source="", s_per_run=None, note="",
+                   floor_s_per_run=None)
         timing = per_epoch.get((run["class_name"], run["kind"]))
         why = (not_trained or {}).get((run["class_name"], run["kind"]))
         if why and timing is None:
-            res.update(s_per_run=0.0, epochs_source="not trained", note=why)
+            res.update(s_per_run=0.0, floor_s_per_run=0.0, epochs_source="not trained",
+                       note=why)
             out.append(res)
             continue
         if timing is None:
@@ -248,7 +267,8 @@ def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
                      and not m["epochs"] and m["wall_time"] > 0]
             if walls:
                 res.update(s_per_run=sum(walls) / len(walls), epochs_source="no epochs",
-                           note=f"s/run measured (n={len(walls)})")
+                           note=f"s/run measured (n={len(walls)})",
+                           floor_s_per_run=sum(walls) / len(walls))
             else:
                 res["note"] = ("NOT MEASURED: no s/epoch in --epoch-times and no full-run "
                                "record")
@@ -264,6 +284,8 @@ def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
         res.update(epochs=epochs, epochs_source=source,
                    s_per_run=epochs * timing["s_per_epoch"] + timing["overhead_s"],
                    load=timing.get("load"))
+        if timing.get("floor_s") is not None:
+            res["floor_s_per_run"] = epochs * float(timing["floor_s"])
         notes = []
         if run["task"] != multimodal.get(run["kind"]):
             notes.append("s/epoch of the multimodal task")
@@ -288,7 +310,7 @@ def list_schedule(durations, jobs: int) -> float:
 
 
 def per_epoch_times(paths) -> tuple[dict, list[str]]:
-    """``(class, kind) -> {"s_per_epoch", "overhead_s", "load", "threads"}`` from
+    """``(class, kind) -> {"s_per_epoch", "overhead_s", "floor_s", "load", "threads"}`` from
     bench_training JSON files, and warnings (other thread counts).  The
     timed epochs of a short measurement win over a whole fit's
     (``--full-fit``), which fills in where there is none."""
@@ -309,6 +331,7 @@ def per_epoch_times(paths) -> tuple[dict, list[str]]:
                 out[key] = {
                     "s_per_epoch": float(r["mean_s_per_epoch"]),
                     "overhead_s": max(0.0, float(r.get("overhead_s", 0.0))),
+                    "floor_s": r.get("floor_s"),
                     "load": r.get("load"), "threads": r.get("threads", 1)}
     return out, warns
 
@@ -389,12 +412,31 @@ def projection_report(projected: list[dict], jobs: int) -> tuple[str, dict]:
         walls[kind] = list_schedule([p["s_per_run"] for p in known if p["kind"] == kind], jobs)
     total = sum(p["s_per_run"] for p in known)
     doc.update(total_s=total, wall_s=sum(walls.values()), wall_s_by_kind=walls)
+    # the same schedule with every epoch at its arithmetic floor: a lower
+    # bound for any implementation of the same arithmetic on this CPU
+    # (runs without a measured floor count at their projected time)
+    floor_walls = {}
+    for kind in walls:
+        floor_walls[kind] = list_schedule(
+            [p["floor_s_per_run"] if p.get("floor_s_per_run") is not None else p["s_per_run"]
+             for p in known if p["kind"] == kind], jobs)
+    no_floor = sum(1 for p in known if p.get("floor_s_per_run") is None)
+    floor_total = sum(p["floor_s_per_run"] if p.get("floor_s_per_run") is not None
+                      else p["s_per_run"] for p in known)
+    doc.update(floor_total_s=floor_total, floor_wall_s=sum(floor_walls.values()),
+               floor_wall_s_by_kind=floor_walls, runs_without_floor=no_floor)
     lines.append("")
     lines.append(f"PROJECTION total: {len(projected)} runs, {_hms(total)} of run time, "
                  f"{_hms(doc['wall_s'])} wall with --jobs {jobs} ("
                  + ", ".join(f"{k}: {_hms(w)}" for k, w in walls.items()) + ")"
                  + (f"; {len(missing)} runs NOT PROJECTED (nothing measured)" if missing
                     else ""))
+    lines.append(f"AT THE ARITHMETIC FLOOR (every epoch at its FLOPs / this CPU's "
+                 f"matrix-product rate): {_hms(floor_total)} of run time, "
+                 f"{_hms(doc['floor_wall_s'])} wall with --jobs {jobs} ("
+                 + ", ".join(f"{k}: {_hms(w)}" for k, w in floor_walls.items()) + ")"
+                 + (f"; {no_floor} runs without a measured floor at their projected time"
+                    if no_floor else ""))
     return "\n".join(lines), doc
 
 

@@ -130,9 +130,12 @@ def test_project_runs_uses_measured_counts_and_labels_assumptions(suite):
          "task": "simsv2_multimodal", "variant": "reference", "table": "u"},
         {"kind": "sims", "estimator": "mfn", "class_name": "MFN",
          "task": "sims_multimodal", "variant": "reference", "table": "t"},
+        {"kind": "simsv2", "estimator": "lf_dnn", "class_name": "LFDNN",
+         "task": "simsv2_multimodal", "variant": "reference", "table": "u"},
     ]
-    per_epoch = {("LFDNN", "sims"): {"s_per_epoch": 2.0, "overhead_s": 1.0},
-                 ("TFN", "sims"): {"s_per_epoch": 10.0, "overhead_s": 0.0}}
+    per_epoch = {("LFDNN", "sims"): {"s_per_epoch": 2.0, "overhead_s": 1.0, "floor_s": 0.5},
+                 ("TFN", "sims"): {"s_per_epoch": 10.0, "overhead_s": 0.0},
+                 ("LFDNN", "simsv2"): {"s_per_epoch": 3.0, "overhead_s": 0.0}}
     measured = [
         {"kind": "sims", "estimator": "lf_dnn", "task": "sims_multimodal",
          "variant": "reference", "epochs": 10, "wall_time": 30.0},
@@ -143,7 +146,10 @@ def test_project_runs_uses_measured_counts_and_labels_assumptions(suite):
     ]
     out = suite.project_runs(runs, per_epoch, measured, None,
                              {("BertMAG", "simsv2"): "not trained: no checkpoint"})
-    lf, lf_other, tfn, svr, bert, mfn = out
+    lf, lf_other, tfn, svr, bert, mfn, lf_v2 = out
+    # no v2 record of LF-DNN: its CH-SIMS counts stand in, and say so
+    assert lf_v2["epochs"] == 15 and lf_v2["epochs_source"] == "measured on sims (n=2)"
+    assert lf_v2["s_per_run"] == 45.0
     assert lf["epochs"] == 15 and lf["s_per_run"] == 31.0
     assert lf["epochs_source"].startswith("measured (n=2)") and lf["note"] == ""
     assert lf_other["epochs_source"] == "measured, on other tasks and configurations (n=2)"
@@ -159,6 +165,11 @@ def test_project_runs_uses_measured_counts_and_labels_assumptions(suite):
     assert doc["tables"]["t"]["total_s"] == 31.0 + 31.0 + 150.0 + 4.0
     assert doc["tables"]["t"]["wall_s"] == 31.0 + 150.0  # in order, on 2 workers
     assert doc["not_projected"] == 1 and "NOT PROJECTED" in text
+    # at the floor: LF-DNN's runs at 15 epochs x 0.5 s, the others (no floor)
+    # at their projected time: 7.5 | 7.5, then TFN's 150 and SVR's 4
+    assert lf["floor_s_per_run"] == 7.5 and tfn["floor_s_per_run"] is None
+    assert doc["floor_wall_s_by_kind"]["sims"] == 7.5 + 150.0
+    assert doc["runs_without_floor"] == 2 and "AT THE ARITHMETIC FLOOR" in text
 
 
 def test_project_command(suite, tmp_path, capsys):
