@@ -241,7 +241,8 @@ def project_runs(runs: list[dict], per_epoch: dict, measured: list[dict],
     (what was assumed) added; ``s_per_run`` is None where nothing was measured.
     ``floor_s_per_run`` is the same run at its arithmetic floor
     (``epochs * floor_s``, bench_training's FLOPs of an epoch at this CPU's
-    matrix-product rate), None where no floor was measured.
+    matrix-product rate; a classical run's measured wall time; 0 for a run
+    that is not trained), None where no floor was measured.
     """
     from simsbench.tables import TABLES
 
@@ -406,23 +407,27 @@ def projection_report(projected: list[dict], jobs: int) -> tuple[str, dict]:
                               "s_per_run": (sum(p["s_per_run"] for p in ok) / len(ok))
                               if ok else None,
                               "note": (ok or ps)[0]["note"]})
-    # `run tables` runs one dataset's grid after the other
-    walls = {}
-    for kind in dict.fromkeys(p["kind"] for p in projected):
-        walls[kind] = list_schedule([p["s_per_run"] for p in known if p["kind"] == kind], jobs)
+    kinds = list(dict.fromkeys(p["kind"] for p in projected))
+
+    def walls_by_kind(seconds):
+        # `run tables` runs one dataset's grid after the other
+        return {k: list_schedule([seconds(p) for p in known if p["kind"] == k], jobs)
+                for k in kinds}
+
+    walls = walls_by_kind(lambda p: p["s_per_run"])
     total = sum(p["s_per_run"] for p in known)
     doc.update(total_s=total, wall_s=sum(walls.values()), wall_s_by_kind=walls)
+
     # the same schedule with every epoch at its arithmetic floor: a lower
     # bound for any implementation of the same arithmetic on this CPU
     # (runs without a measured floor count at their projected time)
-    floor_walls = {}
-    for kind in walls:
-        floor_walls[kind] = list_schedule(
-            [p["floor_s_per_run"] if p.get("floor_s_per_run") is not None else p["s_per_run"]
-             for p in known if p["kind"] == kind], jobs)
+    def at_floor(p):
+        floor = p.get("floor_s_per_run")
+        return p["s_per_run"] if floor is None else floor
+
+    floor_walls = walls_by_kind(at_floor)
     no_floor = sum(1 for p in known if p.get("floor_s_per_run") is None)
-    floor_total = sum(p["floor_s_per_run"] if p.get("floor_s_per_run") is not None
-                      else p["s_per_run"] for p in known)
+    floor_total = sum(at_floor(p) for p in known)
     doc.update(floor_total_s=floor_total, floor_wall_s=sum(floor_walls.values()),
                floor_wall_s_by_kind=floor_walls, runs_without_floor=no_floor)
     lines.append("")
